@@ -1,0 +1,17 @@
+from trials.models import Role
+from trials.selectors import user_roles
+
+
+def navigation(request):
+    """Which navigation entries the signed-in user's roles call for."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_roles": set()}
+    roles = user_roles(user)
+    return {
+        "nav_roles": roles,
+        "nav_sees_patients": bool(roles),
+        "nav_is_investigator": Role.INVESTIGATOR in roles,
+        "nav_is_statistician": Role.STATISTICIAN in roles,
+        "nav_is_trial_admin": Role.TRIAL_ADMIN in roles,
+    }
