@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -188,6 +189,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+# Tests run their own worker on their own queue, so a running development worker never takes
+# a test's message (and the reverse).
+RUNNING_TESTS = "pytest" in sys.modules
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get(
+    "CELERY_QUEUE", "trialdesk-test" if RUNNING_TESTS else "trialdesk"
+)
+HEALTH_WORKER_TIMEOUT = float(os.environ.get("HEALTH_WORKER_TIMEOUT", "10"))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "trials.User"
@@ -238,6 +246,7 @@ DATE_INPUT_FORMATS = ["%Y-%m-%d"]
 # --- Static files (served locally by WhiteNoise; no CDN) ------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {

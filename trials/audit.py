@@ -75,9 +75,7 @@ def history_for(
             for k, v in (event.pgh_diff or {}).items()
             if k not in HIDDEN_FIELDS
         }
-        data = {
-            k: ("hidden" if k in hide_fields else v) for k, v in (event.pgh_data or {}).items()
-        }
+        data = {k: ("hidden" if k in hide_fields else v) for k, v in (event.pgh_data or {}).items()}
         entries.append(
             HistoryEntry(
                 at=event.pgh_created_at,

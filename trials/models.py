@@ -16,7 +16,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 
-
 def audited_events() -> tuple:
     """Fresh trackers for one model (tracker objects hold per-model state: never share them)."""
     return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -278,3 +277,6 @@ class WorkerHeartbeat(models.Model):
                 condition=Q(kind__in=["ping", "beat"]), name="heartbeat_kind_valid"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.token} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -26,9 +26,7 @@ def active_memberships(user: User) -> QuerySet[Membership]:
 def user_roles(user: User) -> set[str]:
     if not user.is_authenticated:
         return set()
-    return set(
-        Membership.objects.filter(user=user, active=True).values_list("role", flat=True)
-    )
+    return set(Membership.objects.filter(user=user, active=True).values_list("role", flat=True))
 
 
 def trials_for_user(user: User) -> QuerySet[Trial]:

@@ -115,7 +115,7 @@ def patient_update(
     reason = require_reason(reason)
     unknown = set(changes) - set(PATIENT_EDITABLE_FIELDS)
     if unknown:
-        raise ValidationError({field: "This field cannot be changed here." for field in unknown})
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed here."))
     locked = Patient.objects.select_for_update().get(pk=patient.pk)
     if expected_version is not None and locked.version != expected_version:
         raise ConflictError(

@@ -29,7 +29,9 @@ def beat_heartbeat() -> None:
     WorkerHeartbeat.objects.create(token=f"beat-{uuid.uuid4().hex}", kind="beat")
 
 
-@shared_task(name="trials.purge_health_pings", ignore_result=True, soft_time_limit=110, time_limit=120)
+@shared_task(
+    name="trials.purge_health_pings", ignore_result=True, soft_time_limit=110, time_limit=120
+)
 def purge_health_pings() -> int:
     cutoff = timezone.now() - timedelta(hours=1)
     deleted, _ = WorkerHeartbeat.objects.filter(created_at__lt=cutoff).delete()

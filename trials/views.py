@@ -40,9 +40,7 @@ def trial_list(request):
 def trial_detail(request, code: str):
     trial = selectors.get_trial_for_user(request.user, code=code)
     trial_sites = trial.trial_sites.select_related("site").order_by("number")
-    return render(
-        request, "trials/trial_detail.html", {"trial": trial, "trial_sites": trial_sites}
-    )
+    return render(request, "trials/trial_detail.html", {"trial": trial, "trial_sites": trial_sites})
 
 
 @login_required
@@ -129,9 +127,7 @@ HISTORY_KINDS = ("patient", "trial", "site", "membership")
 def history(request, kind: str, pk: int):
     obj = history_object(request.user, kind, pk)
     entries = history_for(obj, hide_fields=hidden_history_fields(kind, obj))
-    return render(
-        request, "trials/history.html", {"object": obj, "kind": kind, "entries": entries}
-    )
+    return render(request, "trials/history.html", {"object": obj, "kind": kind, "entries": entries})
 
 
 def hidden_history_fields(kind: str, obj) -> frozenset[str]:

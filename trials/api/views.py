@@ -66,9 +66,7 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.sites_for_user(self.request.user)
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("trial", str, description="Trial code, e.g. IPD")]
-)
+@extend_schema(parameters=[OpenApiParameter("trial", str, description="Trial code, e.g. IPD")])
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -1,0 +1,58 @@
+# TrialDesk: every set-up step a fresh machine needs. `make run` and `make test` are the two
+# commands in the README; the others are their parts.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test lint migrate demo chromium db-stop clean help
+
+help:
+	@echo "make run      install, migrate, load the demo trials, start web + worker + beat on http://127.0.0.1:$(PORT)"
+	@echo "make test     install (with Chromium), lint, and run every test"
+	@echo "make install  create .venv and install the pinned packages (quick when nothing changed)"
+	@echo "make db-stop  stop the embedded PostgreSQL server (data stays in var/pgdata)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py create_demo_users
+	@if $(PY) manage.py help load_demo_trials >/dev/null 2>&1; then $(PY) manage.py load_demo_trials; fi
+
+run: demo
+	$(PY) scripts/run.py
+
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser of its own).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install chromium lint
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	$(PY) -m pytest
+
+db-stop: install
+	$(PY) -c "from config import embedded_db; print('stopped' if embedded_db.stop() else 'not running')"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

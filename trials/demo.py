@@ -1,0 +1,177 @@
+"""The demo accounts and trial shells that ``make run`` creates on a fresh machine.
+
+``load_demo_trials`` builds the full demo trials on top of these; this module only makes sure
+that every role can sign in and sees its trials. Idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from trials import services
+from trials.models import Phase, Role, Site, Trial, TrialSite, User
+
+DEMO_PASSWORD = "trialdesk-demo"  # noqa: S105 - documented demo credential, development only
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+    role: str
+    trial: str
+    sites: list[str]
+    full_name: str
+
+
+DEMO_SITES = [
+    ("NORTH", "Northfield Cancer Centre", "GB"),
+    ("SOUTH", "Southbank University Hospital", "GB"),
+    ("EAST", "Eastgate Myeloma Unit", "GB"),
+]
+DEMO_TRIALS = [
+    (
+        "IPD",
+        "Ixazomib + pomalidomide + dexamethasone in relapsed/refractory myeloma (phase I/II)",
+        Phase.PHASE_I_II,
+        [("NORTH", "01"), ("SOUTH", "02")],
+    ),
+    (
+        "CFZ",
+        "Infusional carfilzomib in relapsed/refractory myeloma",
+        Phase.PHASE_II,
+        [("EAST", "01")],
+    ),
+]
+DEMO_ACCOUNTS = [
+    DemoAccount(
+        "coordinator.north@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.COORDINATOR,
+        "IPD",
+        ["NORTH"],
+        "Nora North",
+    ),
+    DemoAccount(
+        "coordinator.south@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.COORDINATOR,
+        "IPD",
+        ["SOUTH"],
+        "Sam South",
+    ),
+    DemoAccount(
+        "investigator@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.INVESTIGATOR,
+        "IPD",
+        [],
+        "Ines Investigator",
+    ),
+    DemoAccount(
+        "statistician@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.STATISTICIAN,
+        "IPD",
+        [],
+        "Stan Statistician",
+    ),
+    DemoAccount(
+        "monitor@demo.trialdesk.org", DEMO_PASSWORD, Role.MONITOR, "IPD", [], "Mona Monitor"
+    ),
+    DemoAccount(
+        "admin@demo.trialdesk.org", DEMO_PASSWORD, Role.TRIAL_ADMIN, "IPD", [], "Ada Admin"
+    ),
+    DemoAccount(
+        "coordinator.east@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.COORDINATOR,
+        "CFZ",
+        ["EAST"],
+        "Eve East",
+    ),
+    DemoAccount(
+        "investigator@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.INVESTIGATOR,
+        "CFZ",
+        [],
+        "Ines Investigator",
+    ),
+    DemoAccount(
+        "statistician@demo.trialdesk.org",
+        DEMO_PASSWORD,
+        Role.STATISTICIAN,
+        "CFZ",
+        [],
+        "Stan Statistician",
+    ),
+    DemoAccount(
+        "admin@demo.trialdesk.org", DEMO_PASSWORD, Role.TRIAL_ADMIN, "CFZ", [], "Ada Admin"
+    ),
+]
+
+
+@transaction.atomic
+def ensure_demo_users() -> list[DemoAccount]:
+    sites = {}
+    for code, name, country in DEMO_SITES:
+        site = Site.objects.filter(code=code).first()
+        sites[code] = site or services.site_create(
+            code=code, name=name, country=country, acting_user=None
+        )
+    for code, title, phase, trial_sites in DEMO_TRIALS:
+        trial = Trial.objects.filter(code=code).first() or services.trial_create(
+            code=code, title=title, phase=phase, acting_user=None
+        )
+        for site_code, number in trial_sites:
+            if not TrialSite.objects.filter(trial=trial, site=sites[site_code]).exists():
+                services.trial_site_add(
+                    trial=trial, site=sites[site_code], number=number, acting_user=None
+                )
+    for account in DEMO_ACCOUNTS:
+        user = User.objects.filter(email=account.email).first()
+        if user is None:
+            user = services.user_create(
+                email=account.email,
+                full_name=account.full_name,
+                password=account.password,
+                acting_user=None,
+                is_staff=account.role == Role.TRIAL_ADMIN,
+                is_superuser=account.role == Role.TRIAL_ADMIN,
+            )
+        trial = Trial.objects.get(code=account.trial)
+        services.membership_grant(
+            user=user,
+            trial=trial,
+            role=account.role,
+            sites=[sites[c] for c in account.sites],
+            all_sites=not account.sites,
+            acting_user=None,
+            reason="demo account",
+        )
+    write_accounts_file(DEMO_ACCOUNTS)
+    return DEMO_ACCOUNTS
+
+
+def write_accounts_file(accounts: list[DemoAccount]) -> Path:
+    path = Path(settings.VAR_DIR) / "demo-accounts.json"
+    rows = [
+        {k: v for k, v in asdict(a).items() if k in {"email", "password", "role", "trial", "sites"}}
+        for a in accounts
+    ]
+    path.write_text(json.dumps(rows, indent=2))
+    return path
+
+
+def format_accounts(accounts: list[DemoAccount]) -> str:
+    lines = [f"  {'email':42} {'role':14} {'trial':6} sites"]
+    for a in accounts:
+        lines.append(f"  {a.email:42} {a.role:14} {a.trial:6} {', '.join(a.sites) or 'all'}")
+    lines.append(f"  password for every demo account: {DEMO_PASSWORD}")
+    return "\n".join(lines)
