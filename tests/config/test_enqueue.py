@@ -1,0 +1,56 @@
+"""A broker outage never fails a write: the task send is logged and skipped after commit."""
+
+import logging
+
+import pytest
+from django.db import transaction
+
+from config.enqueue import enqueue_on_commit, send_quietly
+from trials.tasks import health_ping
+
+
+class BrokenTask:
+    name = "tests.broken"
+
+    def apply_async(self, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+
+def test_send_quietly_logs_and_returns_false_when_the_broker_is_down(caplog):
+    with caplog.at_level(logging.WARNING, logger="config.enqueue"):
+        sent = send_quietly(BrokenTask(), 1)
+
+    assert sent is False
+    assert "sweep" in caplog.text
+
+
+@pytest.mark.django_db
+def test_enqueue_on_commit_waits_for_commit(django_capture_on_commit_callbacks):
+    sent = []
+
+    class RecordingTask:
+        name = "tests.recording"
+
+        def apply_async(self, args, kwargs, retry):
+            sent.append(args)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            enqueue_on_commit(RecordingTask(), 7)
+            assert sent == []
+
+    assert len(callbacks) == 1
+    assert sent == [(7,)]
+
+
+@pytest.mark.django_db
+def test_enqueue_on_commit_with_dead_broker_does_not_raise(django_capture_on_commit_callbacks):
+    from config.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            enqueue_on_commit(health_ping, "token-x")
+    finally:
+        app.conf.broker_url = original
