@@ -16,6 +16,8 @@ help:
 	@echo "make test     install (with Chromium), lint, and run every test"
 	@echo "make install  create .venv and install the pinned packages (quick when nothing changed)"
 	@echo "make db-stop  stop the embedded PostgreSQL server (data stays in var/pgdata)"
+	@echo "make backup   pg_dump the database to var/backups/trialdesk-<UTC time>.dump"
+	@echo "make restore FILE=… DB=…  restore a backup into the database DB"
 
 install: $(STAMP)
 
@@ -50,6 +52,16 @@ lint: install
 test: install chromium lint
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
 	$(PY) -m pytest
+
+# Backups: a pg_dump (custom format) of the current database in var/backups/, and its restore
+# into a named database (created when missing; `REPLACE=1` drops and re-creates it first).
+.PHONY: backup restore
+backup: install
+	$(PY) manage.py backup_database $(if $(OUT),--out "$(OUT)")
+
+restore: install
+	@test -n "$(FILE)" || { echo 'usage: make restore FILE=var/backups/trialdesk-<time>.dump [DB=trialdesk_restored] [REPLACE=1]'; exit 2; }
+	$(PY) manage.py restore_database --file "$(FILE)" --target-db "$(or $(DB),trialdesk_restored)" $(if $(REPLACE),--replace)
 
 db-stop: install
 	$(PY) -c "from config import embedded_db; print('stopped' if embedded_db.stop() else 'not running')"

@@ -23,8 +23,34 @@ app.conf.beat_schedule = {
         "task": "trials.beat_heartbeat",
         "schedule": 60.0,
     },
+    "survival-sweep-export-jobs": {
+        "task": "survival.sweep_export_jobs",
+        "schedule": 120.0,
+    },
     "expire-stale-health-pings": {
         "task": "trials.purge_health_pings",
         "schedule": crontab(minute=17),
+    },
+    # Safety: close DLT windows (and flag toxicities that have now lasted long enough) daily;
+    # SAE reminders hourly (each reminder recorded, so none is sent twice).
+    "close-dlt-windows": {
+        "task": "safety.close_dlt_windows",
+        "schedule": crontab(hour=2, minute=5),
+    },
+    "sae-reminders": {
+        "task": "safety.sae_reminders",
+        "schedule": crontab(minute=7),
+    },
+    # Response: re-evaluate every enrolled patient of the active trials and their Simon
+    # monitors, making up for an evaluation message lost to a broker outage (idempotent).
+    "response-sweep": {
+        "task": "response.sweep",
+        "schedule": crontab(minute="*/30"),
+    },
+    # Dosing: re-evaluate every trial in dose escalation (idempotent: an unchanged input stores
+    # nothing), making up for an evaluation message lost to a broker outage.
+    "dosing-sweep-escalations": {
+        "task": "dosing.sweep_escalations",
+        "schedule": 60.0,
     },
 }

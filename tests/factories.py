@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import factory
+from django.utils import timezone
 
 from trials.models import Membership, Patient, Phase, Role, Site, Trial, TrialSite, User
 
@@ -73,3 +76,63 @@ class PatientFactory(factory.django.DjangoModelFactory):
     given_name = factory.Faker("first_name")
     family_name = factory.Faker("last_name")
     sex = "F"
+
+
+# --- Helpers that walk a patient through the services (screen → eligibility → consent → enrol) --
+
+
+def days_ago(n: int) -> date:
+    return timezone.localdate() - timedelta(days=n)
+
+
+def answer_all_eligible(patient: Patient, user: User):
+    """Every inclusion criterion met, no exclusion applies."""
+    from trials import selectors, services
+
+    answers = {c.code: c.kind == "inclusion" for c in selectors.eligibility_criteria(patient.trial)}
+    return services.eligibility_record(patient=patient, answers=answers, acting_user=user)
+
+
+def screen_patient(trial: Trial, site: Site, user: User, **fields) -> Patient:
+    from trials import services
+
+    fields.setdefault("given_name", "Ada")
+    fields.setdefault("family_name", "Lovelace")
+    fields.setdefault("sex", "F")
+    return services.patient_screen(trial=trial, site=site, acting_user=user, **fields)
+
+
+def enrolled_patient(
+    trial: Trial,
+    site: Site,
+    user: User,
+    *,
+    consent_date: date | None = None,
+    enrolment_date: date | None = None,
+    planned_start_date: date | None = None,
+    dose_level: int | None = 1,
+    height_cm=None,
+    weight_kg=None,
+    **fields,
+) -> Patient:
+    from trials import services
+
+    patient = screen_patient(trial, site, user, **fields)
+    answer_all_eligible(patient, user)
+    services.consent_record(
+        patient=patient,
+        version="1.0",
+        consent_date=consent_date or days_ago(30),
+        acting_user=user,
+    )
+    patient = services.patient_enrol(
+        patient=patient,
+        acting_user=user,
+        enrolment_date=enrolment_date or days_ago(28),
+        planned_start_date=planned_start_date,
+        dose_level=dose_level,
+        height_cm=height_cm,
+        weight_kg=weight_kg,
+    )
+    patient.refresh_from_db()
+    return patient

@@ -8,6 +8,7 @@ context — who acted and why — with :func:`audited`, and read the history wit
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ import pghistory
 from django.core.exceptions import ValidationError
 from django.db import models
 from pghistory.models import Events
+from pghistory.runtime import Context, _tracker
 
 MIN_REASON_LENGTH = 3
 
@@ -33,14 +35,30 @@ def require_reason(reason: str | None) -> str:
 
 @contextlib.contextmanager
 def audited(*, acting_user: Any, reason: str | None = None, **extra: Any) -> Iterator[None]:
-    """Attach who and why to every audit event written inside the block."""
+    """Attach who and why to every audit event written inside the block.
+
+    pghistory merges nested contexts into one row, so a reason set by an inner block (or by a
+    later service in the same request) would overwrite the reason of earlier events. Each
+    ``audited`` block therefore gets a context row of its own, inheriting the enclosing
+    context's metadata (the request URL) but not its reason; the enclosing context is restored
+    on exit.
+    """
     context: dict[str, Any] = {"user": getattr(acting_user, "pk", None), **extra}
     if acting_user is not None:
         context["user_email"] = getattr(acting_user, "email", None)
     if reason:
         context["reason"] = reason
-    with pghistory.context(**context):
+    parent = getattr(_tracker, "value", None)
+    if parent is None:
+        with pghistory.context(**context):
+            yield
+        return
+    inherited = {k: v for k, v in parent.metadata.items() if k != "reason"}
+    _tracker.value = Context(id=uuid.uuid4(), metadata={**inherited, **context})
+    try:
         yield
+    finally:
+        _tracker.value = parent
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The demo accounts and trial shells that ``make run`` creates on a fresh machine.
 
-``load_demo_trials`` builds the full demo trials on top of these; this module only makes sure
-that every role can sign in and sees its trials. Idempotent.
+``load_demo_trials`` builds the full demo trials on top of these; this module makes sure that
+every role can sign in and sees its trials, configured (``trials.reference_trials``) and open
+for enrolment. Idempotent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.conf import settings
 from django.db import transaction
 
 from trials import services
-from trials.models import Phase, Role, Site, Trial, TrialSite, User
+from trials.models import Phase, Role, Site, Trial, TrialSite, TrialStatus, User
+from trials.reference_trials import configure_reference_trial
 
 DEMO_PASSWORD = "trialdesk-demo"  # noqa: S105 - documented demo credential, development only
 
@@ -48,6 +50,8 @@ DEMO_TRIALS = [
         [("EAST", "01")],
     ),
 ]
+# The statuses a demo trial is moved through so that coordinators can enrol at once.
+DEMO_OPENING = {"IPD": ("open", "phase_i"), "CFZ": ("open", "phase_ii")}
 DEMO_ACCOUNTS = [
     DemoAccount(
         "coordinator.north@demo.trialdesk.org",
@@ -129,6 +133,13 @@ def ensure_demo_users() -> list[DemoAccount]:
         trial = Trial.objects.filter(code=code).first() or services.trial_create(
             code=code, title=title, phase=phase, acting_user=None
         )
+        configure_reference_trial(code, acting_user=None)
+        trial.refresh_from_db()
+        for status in DEMO_OPENING[code]:
+            if trial.status in (TrialStatus.DRAFT, TrialStatus.OPEN) and trial.status != status:
+                trial = services.trial_transition(
+                    trial=trial, to_status=status, acting_user=None, reason="demo trial opened"
+                )
         for site_code, number in trial_sites:
             if not TrialSite.objects.filter(trial=trial, site=sites[site_code]).exists():
                 services.trial_site_add(

@@ -3,18 +3,69 @@
 A user sees a patient only through an active membership of the patient's trial that covers
 the patient's site (or all sites). Anything else is "not found": a coordinator of site A gets a
 404 for a site B record, never a 403 that would confirm the record exists.
+
+Reads other apps rely on (stable interface):
+
+- :func:`trial_design` — the design in effect (a frozen ``TrialDesign``);
+- :func:`first_dose_date` / :func:`first_dose_dates` — C1D1 as given (study day 1);
+- :func:`lab_rows` — canonical lab values with limits, for response and lab grading;
+- :func:`dose_rows` — every recorded administration, for exposure and DLT evaluability;
+- :func:`last_contact` — vital status for survival;
+- :func:`status_history` — dated status steps with reasons (end of treatment, end of study).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from trials.models import Membership, Patient, Role, Site, Trial, User
+from trials.domain import eligibility as eligibility_rules
+from trials.domain.design import TrialDesign
+from trials.domain.dosing import RECEIVED
+from trials.domain.labs import ANALYTES
+from trials.domain.missing import MissingItem, VisitFacts, missing_items
+from trials.domain.schedule import VisitKind, VisitState, VisitTiming, visit_timing
+from trials.models import (
+    Consent,
+    DoseAdministration,
+    EligibilityAnswer,
+    EligibilityCriterion,
+    LabReferenceRange,
+    LabResult,
+    LastContact,
+    Membership,
+    Patient,
+    PatientStatusChange,
+    ProtocolVersion,
+    Role,
+    Site,
+    Trial,
+    TrialAgent,
+    User,
+    Visit,
+)
 
 IDENTIFIER_ROLES = (Role.COORDINATOR, Role.MONITOR)
+#: Roles that write clinical data (at the sites their membership covers).
+CLINICAL_WRITE_ROLES = (Role.COORDINATOR, Role.TRIAL_ADMIN)
+TRIAL_ADMIN_ROLES = (Role.TRIAL_ADMIN,)
 
 
 def active_memberships(user: User) -> QuerySet[Membership]:
@@ -56,6 +107,19 @@ def sites_for_user(user: User, *, trial: Trial | None = None) -> QuerySet[Site]:
     )
 
 
+def writable_sites(user: User, *, trial: Trial) -> QuerySet[Site]:
+    """Sites of ``trial`` where ``user`` may screen and record clinical data."""
+    if not user.is_authenticated:
+        return Site.objects.none()
+    memberships = Membership.objects.filter(
+        user=user, active=True, trial=trial, role__in=CLINICAL_WRITE_ROLES
+    )
+    sites = Site.objects.filter(trial_sites__trial=trial, trial_sites__active=True)
+    if not memberships.filter(all_sites=True).exists():
+        sites = sites.filter(memberships__in=memberships)
+    return sites.distinct().order_by("code")
+
+
 def _covering_memberships(user: User, roles: Iterable[str] | None = None) -> QuerySet:
     qs = Membership.objects.filter(user=user, active=True, trial=OuterRef("trial")).filter(
         Q(all_sites=True) | Q(sites=OuterRef("site"))
@@ -74,8 +138,9 @@ def patients_for_user(
     qs = Patient.objects.filter(Exists(_covering_memberships(user, roles)))
     if trial is not None:
         qs = qs.filter(trial=trial)
-    return qs.select_related("trial", "site").annotate(
-        can_see_identifiers=Exists(_covering_memberships(user, IDENTIFIER_ROLES))
+    return qs.select_related("trial", "site", "dose_level").annotate(
+        can_see_identifiers=Exists(_covering_memberships(user, IDENTIFIER_ROLES)),
+        can_write=Exists(_covering_memberships(user, CLINICAL_WRITE_ROLES)),
     )
 
 
@@ -92,3 +157,364 @@ def user_has_role(
     if site is not None:
         qs = qs.filter(Q(all_sites=True) | Q(sites=site))
     return qs.exists()
+
+
+def can_write_clinical(user: User, patient: Patient) -> bool:
+    annotated = getattr(patient, "can_write", None)
+    if annotated is not None:
+        return bool(annotated)
+    return user_has_role(user, trial=patient.trial, roles=CLINICAL_WRITE_ROLES, site=patient.site)
+
+
+def is_trial_admin(user: User, trial: Trial) -> bool:
+    return user_has_role(user, trial=trial, roles=TRIAL_ADMIN_ROLES)
+
+
+def get_visit_for_user(user: User, *, pk: int) -> Visit:
+    patients = patients_for_user(user)
+    visit = get_object_or_404(
+        Visit.objects.select_related("patient").filter(patient__in=patients.values("pk")), pk=pk
+    )
+    visit.patient = patients.get(pk=visit.patient_id)
+    return visit
+
+
+def get_lab_for_user(user: User, *, pk: int) -> LabResult:
+    patients = patients_for_user(user)
+    lab = get_object_or_404(
+        LabResult.objects.select_related("visit").filter(patient__in=patients.values("pk")), pk=pk
+    )
+    lab.patient = patients.get(pk=lab.patient_id)
+    lab.visit.patient = lab.patient
+    return lab
+
+
+# --- The coordinator's list ---------------------------------------------------------------------
+
+
+def patient_worklist(
+    user: User,
+    *,
+    today: date,
+    trial: Trial | None = None,
+    site: Site | None = None,
+    statuses: Iterable[str] | None = None,
+) -> QuerySet[Patient]:
+    """ "My patients": overdue visits first, then by the next visit due, in one query.
+
+    Each row carries ``overdue_count``, ``next_visit_code``, ``next_visit_date`` and
+    ``next_window_end``.
+    """
+    planned = Visit.objects.filter(patient=OuterRef("pk"), status=VisitState.PLANNED)
+    next_visit = planned.filter(window_end__gte=today).order_by("planned_date", "id")
+    overdue = (
+        planned.filter(window_end__lt=today)
+        .order_by()
+        .values("patient")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    qs = patients_for_user(user, trial=trial)
+    if site is not None:
+        qs = qs.filter(site=site)
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    return qs.annotate(
+        overdue_count=Coalesce(Subquery(overdue, output_field=IntegerField()), Value(0)),
+        next_visit_code=Subquery(next_visit.values("code")[:1]),
+        next_visit_date=Subquery(next_visit.values("planned_date")[:1]),
+        next_window_end=Subquery(next_visit.values("window_end")[:1]),
+    ).order_by(
+        "-overdue_count",
+        Coalesce("next_visit_date", Value(date.max)).asc(),
+        "trial__code",
+        "site__code",
+        "screening_number",
+    )
+
+
+# --- Design -------------------------------------------------------------------------------------
+
+
+def protocol_versions(trial: Trial) -> QuerySet[ProtocolVersion]:
+    return (
+        ProtocolVersion.objects.filter(trial=trial).select_related("created_by").order_by("number")
+    )
+
+
+def current_protocol_version(trial: Trial, *, on: date | None = None) -> ProtocolVersion | None:
+    """The latest version (or, with ``on``, the latest one effective on that date)."""
+    qs = ProtocolVersion.objects.filter(trial=trial)
+    if on is not None:
+        qs = qs.filter(effective_date__lte=on)
+    return qs.order_by("-number").first()
+
+
+def trial_design(trial: Trial, *, on: date | None = None) -> TrialDesign:
+    """The one way other apps read a trial's design.
+
+    Without ``on``: the latest approved protocol version. With ``on``: the version in effect on
+    that date. A trial without any protocol version yet gets the documented defaults.
+    """
+    version = current_protocol_version(trial, on=on)
+    if version is None:
+        return TrialDesign()
+    return TrialDesign.from_dict(version.design)
+
+
+def trial_agents(trial: Trial) -> list[TrialAgent]:
+    return list(TrialAgent.objects.filter(trial=trial).order_by("position", "code"))
+
+
+def eligibility_criteria(trial: Trial) -> QuerySet[EligibilityCriterion]:
+    return EligibilityCriterion.objects.filter(trial=trial, active=True).order_by(
+        "-kind", "position", "code"
+    )
+
+
+# --- Screening and enrolment ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    criterion: EligibilityCriterion
+    answer: bool | None
+    note: str
+    failing: bool
+
+
+def patient_eligibility(
+    patient: Patient,
+) -> tuple[list[CriterionRow], eligibility_rules.EligibilityResult]:
+    answers = {a.criterion_id: a for a in EligibilityAnswer.objects.filter(patient=patient)}
+    rows = []
+    domain_rows = []
+    for criterion in eligibility_criteria(patient.trial):
+        answer = answers.get(criterion.pk)
+        value = answer.answer if answer else None
+        domain_row = eligibility_rules.CriterionAnswer(
+            code=criterion.code,
+            kind=eligibility_rules.CriterionKind(criterion.kind),
+            text=criterion.text,
+            answer=value,
+        )
+        domain_rows.append(domain_row)
+        rows.append(
+            CriterionRow(
+                criterion=criterion,
+                answer=value,
+                note=answer.note if answer else "",
+                failing=eligibility_rules.fails(domain_row),
+            )
+        )
+    return rows, eligibility_rules.evaluate(domain_rows)
+
+
+def consents(patient: Patient) -> QuerySet[Consent]:
+    return Consent.objects.filter(patient=patient).order_by("consent_date", "id")
+
+
+def first_consent_date(patient: Patient) -> date | None:
+    return (
+        Consent.objects.filter(patient=patient, withdrawn_date__isnull=True)
+        .order_by("consent_date")
+        .values_list("consent_date", flat=True)
+        .first()
+    )
+
+
+def status_history(patient: Patient) -> QuerySet[PatientStatusChange]:
+    return PatientStatusChange.objects.filter(patient=patient).select_related("created_by")
+
+
+def last_contact(patient: Patient) -> LastContact | None:
+    """The latest vital-status record (a death beats any later 'alive' by construction)."""
+    return (
+        LastContact.objects.filter(patient=patient)
+        .order_by("-vital_status", "-contact_date", "-id")  # "dead" sorts after "alive"
+        .first()
+    )
+
+
+# --- Visits, doses and labs --------------------------------------------------------------------
+
+
+def patient_visits(patient: Patient) -> list[Visit]:
+    """All visits, in date order, with doses and labs prefetched (3 queries)."""
+    visits = (
+        Visit.objects.filter(patient=patient)
+        .prefetch_related(
+            Prefetch(
+                "doses",
+                queryset=DoseAdministration.objects.select_related("agent").order_by(
+                    "agent__position", "agent__code"
+                ),
+            ),
+            Prefetch("lab_results", queryset=LabResult.objects.order_by("analyte")),
+        )
+        .order_by(Coalesce("visit_date", "planned_date").asc(nulls_last=True), "id")
+    )
+    for visit in visits:
+        visit.patient = patient
+    return list(visits)
+
+
+def first_dose_dates(patient_ids: Iterable[int]) -> dict[int, date]:
+    """C1D1 as given: the first visit at which any agent was received, per patient."""
+    rows = (
+        DoseAdministration.objects.filter(
+            visit__patient_id__in=list(patient_ids), status__in=[s.value for s in RECEIVED]
+        )
+        .values("visit__patient_id")
+        .annotate(first=Min("visit__visit_date"))
+    )
+    return {r["visit__patient_id"]: r["first"] for r in rows}
+
+
+def first_dose_date(patient: Patient) -> date | None:
+    return first_dose_dates([patient.pk]).get(patient.pk)
+
+
+@dataclass(frozen=True)
+class LabRow:
+    """One lab result in canonical units, for the response and safety engines."""
+
+    patient_id: int
+    visit_id: int
+    visit_code: str
+    analyte: str
+    collected_on: date
+    value: Decimal | None
+    unit: str
+    category: str
+    lln: Decimal | None
+    uln: Decimal | None
+
+
+def lab_rows(patient: Patient, *, analytes: Iterable[str] | None = None) -> list[LabRow]:
+    qs = LabResult.objects.filter(patient=patient).select_related("visit")
+    if analytes is not None:
+        qs = qs.filter(analyte__in=list(analytes))
+    return [
+        LabRow(
+            patient_id=r.patient_id,
+            visit_id=r.visit_id,
+            visit_code=r.visit.code,
+            analyte=r.analyte,
+            collected_on=r.collected_on,
+            value=r.value,
+            unit=r.unit,
+            category=r.category,
+            lln=r.lln,
+            uln=r.uln,
+        )
+        for r in qs.order_by("collected_on", "analyte", "id")
+    ]
+
+
+@dataclass(frozen=True)
+class DoseRow:
+    patient_id: int
+    visit_id: int
+    visit_code: str
+    cycle: int | None
+    day: int | None
+    visit_date: date | None
+    agent: str
+    status: str
+    dose_mg: Decimal | None
+    allowed_mg: Decimal
+    dose_level: int
+    reason: str
+
+
+def dose_rows(patient: Patient) -> list[DoseRow]:
+    qs = DoseAdministration.objects.filter(visit__patient=patient).select_related(
+        "visit", "agent", "dose_level"
+    )
+    return [
+        DoseRow(
+            patient_id=patient.pk,
+            visit_id=d.visit_id,
+            visit_code=d.visit.code,
+            cycle=d.visit.cycle,
+            day=d.visit.day,
+            visit_date=d.visit.visit_date,
+            agent=d.agent.code,
+            status=d.status,
+            dose_mg=d.dose_mg,
+            allowed_mg=d.allowed_mg,
+            dose_level=d.dose_level.number,
+            reason=d.reason,
+        )
+        for d in qs.order_by("visit__visit_date", "agent__position", "id")
+    ]
+
+
+def reference_limits(site: Site, analyte: str) -> tuple[Decimal | None, Decimal | None, str]:
+    """(LLN, ULN, source) for a site: its own range, else the catalogue's default."""
+    own = LabReferenceRange.objects.filter(site=site, analyte=analyte).first()
+    if own is not None:
+        return own.lln, own.uln, "site"
+    a = ANALYTES[analyte]
+    return a.lln, a.uln, "catalogue"
+
+
+# --- Timeline and what is missing ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineVisit:
+    visit: Visit
+    timing: VisitTiming
+
+
+def visit_timeline(visits: list[Visit], *, today: date) -> list[TimelineVisit]:
+    return [
+        TimelineVisit(
+            visit=v,
+            timing=visit_timing(
+                state=v.status, window_start=v.window_start, window_end=v.window_end, today=today
+            ),
+        )
+        for v in visits
+    ]
+
+
+def patient_missing_items(
+    patient: Patient,
+    *,
+    visits: list[Visit],
+    design: TrialDesign,
+    agents: list[TrialAgent],
+    has_consent: bool,
+    eligibility_complete: bool,
+    today: date,
+) -> list[MissingItem]:
+    facts = []
+    for v in visits:
+        expected: frozenset[str] = frozenset()
+        if v.kind == VisitKind.TREATMENT and patient.dose_level_id:
+            expected = frozenset(a.code for a in agents if a.recorded_on(v.day))
+        facts.append(
+            VisitFacts(
+                code=v.code,
+                label=v.label,
+                kind=v.kind,
+                state=v.status,
+                window_start=v.window_start,
+                window_end=v.window_end,
+                response_assessment=v.response_assessment,
+                labs=frozenset(r.analyte for r in v.lab_results.all()),
+                doses_recorded=frozenset(d.agent.code for d in v.doses.all()),
+                doses_expected=expected,
+            )
+        )
+    return missing_items(
+        visits=facts,
+        required_labs=design.visit_schedule.required_labs,
+        response_labs=design.visit_schedule.response_labs,
+        has_consent=has_consent,
+        eligibility_complete=eligibility_complete or patient.status != "screening",
+        today=today,
+    )

@@ -1,21 +1,58 @@
-"""The HTML pages of the trials app. Reads go through selectors, writes through services."""
+"""The HTML pages of the trials app. Reads go through selectors, writes through services; a
+service's field messages are put back on the form, so a refused save loses nothing typed."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 
-from trials import selectors, services
+from dosing.selectors import dose_levels, level_dose
+from trials import selectors, services, timeline
 from trials.audit import history_for
-from trials.forms import PatientEditForm
-from trials.models import IDENTIFIER_FIELDS, Membership, Role
-from trials.selectors import get_patient_for_user, patients_for_user, trials_for_user
+from trials.domain import dosing as dosing_rules
+from trials.domain.labs import ANALYTES
+from trials.domain.schedule import VisitKind, VisitState
+from trials.domain.transitions import (
+    PATIENT_STATUS_LABELS,
+    PatientStatus,
+    patient_targets,
+    trial_targets,
+)
+from trials.forms import (
+    ConsentForm,
+    DesignAmendForm,
+    EligibilityForm,
+    EnrolForm,
+    LastContactForm,
+    MissedVisitForm,
+    PatientEditForm,
+    PatientTransitionForm,
+    ScreenForm,
+    TrialTransitionForm,
+    UnscheduledVisitForm,
+    VisitForm,
+    apply_service_errors,
+)
+from trials.models import (
+    IDENTIFIER_FIELDS,
+    DoseAdministration,
+    Membership,
+    ProtocolVersion,
+    Role,
+    Visit,
+)
+from trials.selectors import get_patient_for_user, trials_for_user
 
 PATIENT_EDIT_ROLES = (Role.COORDINATOR, Role.TRIAL_ADMIN)
+PAGE_SIZE = 50
+WIZARD_STEPS = ("Screening", "Eligibility", "Consent", "Enrolment")
 
 
 @login_required
@@ -39,38 +76,192 @@ def trial_list(request):
 @login_required
 def trial_detail(request, code: str):
     trial = selectors.get_trial_for_user(request.user, code=code)
-    trial_sites = trial.trial_sites.select_related("site").order_by("number")
-    return render(request, "trials/trial_detail.html", {"trial": trial, "trial_sites": trial_sites})
+    is_admin = selectors.is_trial_admin(request.user, trial)
+    transition_form = None
+    if is_admin:
+        targets = trial_targets(trial.status, trial.phase)
+        if request.method == "POST":
+            transition_form = TrialTransitionForm(request.POST, targets=targets)
+            if transition_form.is_valid():
+                try:
+                    services.trial_transition(
+                        trial=trial, acting_user=request.user, **transition_form.cleaned_data
+                    )
+                except ValidationError as exc:
+                    apply_service_errors(transition_form, exc)
+                else:
+                    trial.refresh_from_db()
+                    messages.success(request, f"{trial.code} is now {trial.get_status_display()}.")
+                    return redirect("trial_detail", code=trial.code)
+        elif targets:
+            transition_form = TrialTransitionForm(targets=targets)
+    elif request.method == "POST":
+        raise PermissionDenied("Only the trial's admins change its status.")
+    context = {
+        "trial": trial,
+        "trial_sites": trial.trial_sites.select_related("site").order_by("number"),
+        "design": selectors.trial_design(trial),
+        "agents": selectors.trial_agents(trial),
+        "dose_levels": dose_levels(trial),
+        "criteria": selectors.eligibility_criteria(trial),
+        "versions": selectors.protocol_versions(trial),
+        "is_admin": is_admin,
+        "transition_form": transition_form,
+        "can_screen": selectors.writable_sites(request.user, trial=trial).exists(),
+    }
+    return render(request, "trials/trial_detail.html", context)
+
+
+@login_required
+def trial_design_amend(request, code: str):
+    trial = selectors.get_trial_for_user(request.user, code=code)
+    if not selectors.is_trial_admin(request.user, trial):
+        raise PermissionDenied("Only the trial's admins amend its design.")
+    design = selectors.trial_design(trial)
+    if request.method == "POST":
+        form = DesignAmendForm(request.POST)
+        if form.is_valid():
+            try:
+                version = services.trial_design_amend(
+                    trial=trial,
+                    changes=form.changes(),
+                    reason=form.cleaned_data["reason"],
+                    effective_date=form.cleaned_data["effective_date"],
+                    label=form.cleaned_data["label"],
+                    acting_user=request.user,
+                )
+            except ValidationError as exc:
+                apply_service_errors(
+                    form,
+                    exc,
+                    {k: DesignAmendForm.field_for(k) for k in getattr(exc, "message_dict", {})},
+                )
+            else:
+                messages.success(request, f"Protocol version {version.number} recorded.")
+                return redirect("trial_detail", code=trial.code)
+    else:
+        form = DesignAmendForm(
+            initial={**DesignAmendForm.initial_for(design), "effective_date": timezone.localdate()}
+        )
+    return render(request, "trials/design_amend.html", {"trial": trial, "form": form})
+
+
+# --- My patients ---------------------------------------------------------------------------
 
 
 @login_required
 def patient_list(request):
-    trial = None
-    code = request.GET.get("trial")
-    if code:
-        trial = selectors.get_trial_for_user(request.user, code=code)
-    patients = patients_for_user(request.user, trial=trial).order_by(
-        "trial__code", "site__code", "screening_number"
+    """ "My patients": overdue visits first, then by the next visit due; one query per page."""
+    today = timezone.localdate()
+    trial = site = None
+    if request.GET.get("trial"):
+        trial = selectors.get_trial_for_user(request.user, code=request.GET["trial"])
+    if request.GET.get("site"):
+        site = get_object_or_404(selectors.sites_for_user(request.user), code=request.GET["site"])
+    status = request.GET.get("status") or ""
+    worklist = selectors.patient_worklist(
+        request.user,
+        today=today,
+        trial=trial,
+        site=site,
+        statuses=[status] if status in PatientStatus.__members__.values() else None,
     )
-    return render(request, "trials/patient_list.html", {"patients": patients, "trial": trial})
+    page = Paginator(worklist, PAGE_SIZE).get_page(request.GET.get("page"))
+    trials = list(trials_for_user(request.user))
+    screen_trials = (
+        [t for t in trials if selectors.writable_sites(request.user, trial=t).exists()]
+        if len(trials) <= 5
+        else []
+    )
+    return render(
+        request,
+        "trials/patient_list.html",
+        {
+            "patients": list(page.object_list),
+            "page": page,
+            "trial": trial,
+            "site": site,
+            "status": status,
+            "today": today,
+            "trials": trials,
+            "sites": selectors.sites_for_user(request.user, trial=trial),
+            "statuses": PATIENT_STATUS_LABELS.items(),
+            "screen_trials": screen_trials,
+        },
+    )
+
+
+# --- The patient page ---------------------------------------------------------------------
 
 
 @login_required
 def patient_detail(request, pk: int):
     patient = get_patient_for_user(request.user, pk=pk)
-    can_edit = selectors.user_has_role(
-        request.user, trial=patient.trial, roles=PATIENT_EDIT_ROLES, site=patient.site
+    today = timezone.localdate()
+    can_edit = selectors.can_write_clinical(request.user, patient)
+    design = selectors.trial_design(patient.trial)
+    agents = selectors.trial_agents(patient.trial)
+    visits = selectors.patient_visits(patient)
+    consents = list(selectors.consents(patient))
+    rows, eligibility = selectors.patient_eligibility(patient)
+    missing = selectors.patient_missing_items(
+        patient,
+        visits=visits,
+        design=design,
+        agents=agents,
+        has_consent=bool(consents),
+        eligibility_complete=eligibility.complete,
+        today=today,
     )
-    return render(request, "trials/patient_detail.html", {"patient": patient, "can_edit": can_edit})
+    first_dose = next(
+        (
+            v.visit_date
+            for v in sorted((v for v in visits if v.visit_date), key=lambda v: (v.visit_date, v.pk))
+            if any(d.status in dosing_rules.RECEIVED for d in v.doses.all())
+        ),
+        None,
+    )
+    context = {
+        "patient": patient,
+        "can_edit": can_edit,
+        "design": design,
+        "timeline": selectors.visit_timeline(visits, today=today),
+        "extra_timeline": timeline.collect(patient, today=today),
+        "missing": missing,
+        "consents": consents,
+        "eligibility": eligibility,
+        "eligibility_rows": rows,
+        "status_changes": list(selectors.status_history(patient)),
+        "last_contact": selectors.last_contact(patient),
+        "first_dose": first_dose,
+        "targets": patient_targets(patient.status),
+        "wizard_step": _wizard_step(patient, consents, eligibility),
+        "today": today,
+    }
+    return render(request, "trials/patient_detail.html", context)
+
+
+def _wizard_step(patient, consents, eligibility) -> str | None:
+    """The next enrolment step still to do, for a patient in screening."""
+    if patient.status != PatientStatus.SCREENING:
+        return None
+    if not eligibility.complete:
+        return "eligibility"
+    if not consents:
+        return "consent"
+    return "enrol"
+
+
+def _writable_patient(request, pk: int):
+    patient = get_patient_for_user(request.user, pk=pk)
+    if not selectors.can_write_clinical(request.user, patient):
+        raise PermissionDenied("Only the site's coordinators and trial admins record this.")
+    return patient
 
 
 @login_required
 def patient_edit(request, pk: int):
-    patient = get_patient_for_user(request.user, pk=pk)
-    if not selectors.user_has_role(
-        request.user, trial=patient.trial, roles=PATIENT_EDIT_ROLES, site=patient.site
-    ):
-        raise PermissionDenied("Only the site's coordinators and trial admins edit patients.")
+    patient = _writable_patient(request, pk)
     if request.method == "POST":
         form = PatientEditForm(request.POST, instance=patient)
         if form.is_valid():
@@ -95,6 +286,362 @@ def patient_edit(request, pk: int):
     return render(request, "trials/patient_edit.html", {"patient": patient, "form": form})
 
 
+# --- Enrolment wizard ---------------------------------------------------------------------
+
+
+def _wizard(step: str) -> dict:
+    return {"wizard_steps": WIZARD_STEPS, "wizard_current": step}
+
+
+@login_required
+def patient_screen(request, code: str):
+    trial = selectors.get_trial_for_user(request.user, code=code)
+    sites = selectors.writable_sites(request.user, trial=trial)
+    if not sites.exists():
+        raise PermissionDenied(f"You do not screen patients in {trial.code}.")
+    form = ScreenForm(request.POST or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            patient = services.patient_screen(trial=trial, acting_user=request.user, **data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{patient.label} registered in screening.")
+            return redirect("patient_eligibility", pk=patient.pk)
+    return render(
+        request, "trials/wizard_screen.html", {"trial": trial, "form": form, **_wizard("Screening")}
+    )
+
+
+@login_required
+def patient_eligibility(request, pk: int):
+    patient = _writable_patient(request, pk)
+    rows, result = selectors.patient_eligibility(patient)
+    form = EligibilityForm(request.POST or None, rows=rows)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.eligibility_record(
+                patient=patient,
+                answers=form.answers(),
+                notes=form.notes(),
+                reason=form.cleaned_data["reason"],
+                acting_user=request.user,
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            if result.failing and result.complete:
+                messages.warning(
+                    request,
+                    f"{patient.label} is a screen failure: " + ", ".join(result.failing) + ".",
+                )
+                return redirect("patient_detail", pk=patient.pk)
+            if not result.complete:
+                messages.info(request, "Answers saved; some criteria are still unanswered.")
+                return redirect("patient_eligibility", pk=patient.pk)
+            messages.success(request, f"{patient.label} meets every criterion.")
+            return redirect("patient_consent", pk=patient.pk)
+    return render(
+        request,
+        "trials/wizard_eligibility.html",
+        {"patient": patient, "form": form, "result": result, **_wizard("Eligibility")},
+    )
+
+
+@login_required
+def patient_consent(request, pk: int):
+    patient = _writable_patient(request, pk)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_record(patient=patient, acting_user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Consent recorded.")
+            if patient.status == PatientStatus.SCREENING:
+                return redirect("patient_enrol", pk=patient.pk)
+            return redirect("patient_detail", pk=patient.pk)
+    return render(
+        request,
+        "trials/wizard_consent.html",
+        {
+            "patient": patient,
+            "form": form,
+            "consents": selectors.consents(patient),
+            **_wizard("Consent"),
+        },
+    )
+
+
+@login_required
+def patient_enrol(request, pk: int):
+    patient = _writable_patient(request, pk)
+    levels = list(dose_levels(patient.trial))
+    initial = {
+        "enrolment_date": timezone.localdate(),
+        "height_cm": patient.height_cm,
+        "weight_kg": patient.weight_kg,
+    }
+    form = EnrolForm(request.POST or None, levels=levels, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            enrolled = services.patient_enrol(
+                patient=patient, acting_user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc, {"eligibility": None, "consent": None})
+        else:
+            messages.success(
+                request,
+                f"Enrolled as {enrolled.study_id} at {enrolled.dose_level.display_label}.",
+            )
+            return redirect("patient_detail", pk=patient.pk)
+    return render(
+        request,
+        "trials/wizard_enrol.html",
+        {"patient": patient, "form": form, **_wizard("Enrolment")},
+    )
+
+
+# --- Status, contact, unscheduled visits ----------------------------------------------------
+
+
+@login_required
+def patient_status(request, pk: int):
+    patient = _writable_patient(request, pk)
+    targets = patient_targets(patient.status)
+    form = PatientTransitionForm(
+        request.POST or None, targets=targets, initial={"effective_date": timezone.localdate()}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_transition(
+                patient=patient, acting_user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            patient.refresh_from_db()
+            messages.success(request, f"{patient.label} is now {patient.get_status_display()}.")
+            return redirect("patient_detail", pk=patient.pk)
+    return render(
+        request,
+        "trials/patient_status.html",
+        {"patient": patient, "form": form, "targets": targets},
+    )
+
+
+@login_required
+def last_contact(request, pk: int):
+    patient = _writable_patient(request, pk)
+    form = LastContactForm(
+        request.POST or None,
+        initial={"contact_date": timezone.localdate(), "vital_status": "alive"},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.last_contact_record(
+                patient=patient, acting_user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Last contact recorded.")
+            return redirect("patient_detail", pk=patient.pk)
+    return render(
+        request,
+        "trials/last_contact.html",
+        {"patient": patient, "form": form, "contacts": patient.contacts.all()},
+    )
+
+
+@login_required
+def visit_add(request, pk: int):
+    patient = _writable_patient(request, pk)
+    form = UnscheduledVisitForm(request.POST or None, initial={"visit_date": timezone.localdate()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = services.visit_add_unscheduled(
+                patient=patient, acting_user=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            return redirect("visit_record", pk=visit.pk)
+    return render(request, "trials/visit_add.html", {"patient": patient, "form": form})
+
+
+# --- The visit form -------------------------------------------------------------------------
+
+
+def _visit_agents(patient, visit, agents):
+    if visit.kind not in (VisitKind.TREATMENT, VisitKind.UNSCHEDULED) or not patient.dose_level:
+        return []
+    recorded = {d.agent_id for d in visit.doses.all()}
+    return [
+        a
+        for a in agents
+        if a.pk in recorded or visit.kind == VisitKind.UNSCHEDULED or a.recorded_on(visit.day)
+    ]
+
+
+def _planned_doses(patient, agents) -> dict[str, str]:
+    """What the level gives of each agent, for the hint beside the dose field."""
+    level = patient.dose_level
+    if level is None:
+        return {}
+    planned = {}
+    for agent in agents:
+        spec = level_dose(level, agent)
+        if spec is not None:
+            text = f"{spec.dose.normalize():f} {spec.get_unit_display()}"
+            if spec.unit == dosing_rules.MG_PER_M2:
+                text += " × BSA"
+            planned[agent.code] = f"{level.display_label}: {text}"
+    return planned
+
+
+def _visit_analytes(design, visit) -> list[str]:
+    schedule = design.visit_schedule
+    codes = list(schedule.required_labs)
+    if visit.response_assessment or visit.kind in (VisitKind.SCREENING, VisitKind.END_OF_TREATMENT):
+        codes += [c for c in schedule.response_labs if c not in codes]
+    recorded = [r.analyte for r in visit.lab_results.all() if r.analyte not in codes]
+    others = [c for c in ANALYTES if c not in codes and c not in recorded]
+    return codes + recorded + others
+
+
+@login_required
+def visit_record(request, pk: int):
+    patient = selectors.get_visit_for_user(request.user, pk=pk).patient
+    visit = Visit.objects.prefetch_related(
+        Prefetch("doses", queryset=DoseAdministration.objects.select_related("agent")),
+        "lab_results",
+    ).get(pk=pk)
+    visit.patient = patient
+    if patient.dose_level is not None:
+        prefetch_related_objects([patient.dose_level], "doses__agent")
+    can_edit = selectors.can_write_clinical(request.user, patient)
+    design = selectors.trial_design(patient.trial)
+    agents = _visit_agents(patient, visit, selectors.trial_agents(patient.trial))
+    analytes = _visit_analytes(design, visit)
+    correcting = visit.status == VisitState.DONE
+    form_kwargs = {
+        "agents": agents,
+        "allowed": _planned_doses(patient, agents),
+        "analytes": analytes,
+        "correcting": correcting,
+    }
+    missed_form = None
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied("Only the site's coordinators and trial admins record visits.")
+        if "mark_missed" in request.POST:
+            missed_form = MissedVisitForm(request.POST)
+            form = VisitForm(initial=_visit_initial(visit), **form_kwargs)
+            if missed_form.is_valid():
+                try:
+                    services.visit_mark_missed(
+                        visit=visit,
+                        reason=missed_form.cleaned_data["missed_reason"],
+                        expected_version=missed_form.cleaned_data["version"],
+                        acting_user=request.user,
+                    )
+                except services.ConflictError as exc:
+                    missed_form.add_error(None, str(exc))
+                except ValidationError as exc:
+                    apply_service_errors(missed_form, exc, {"reason": "missed_reason"})
+                else:
+                    messages.success(request, f"{visit.label} recorded as missed.")
+                    return redirect("patient_detail", pk=patient.pk)
+        else:
+            form = VisitForm(request.POST, **form_kwargs)
+            if form.is_valid():
+                try:
+                    services.visit_complete(
+                        visit=visit,
+                        visit_date=form.cleaned_data["visit_date"],
+                        weight_kg=form.cleaned_data["weight_kg"],
+                        height_cm=form.cleaned_data["height_cm"],
+                        notes=form.cleaned_data["notes"],
+                        doses=form.dose_inputs(),
+                        labs=form.lab_inputs(),
+                        expected_version=form.cleaned_data["version"],
+                        reason=form.cleaned_data.get("reason"),
+                        acting_user=request.user,
+                    )
+                except services.ConflictError as exc:
+                    form.add_error(None, str(exc))
+                    form.conflict = True
+                except ValidationError as exc:
+                    apply_service_errors(
+                        form,
+                        exc,
+                        {k: VisitForm.field_for(k) for k in getattr(exc, "message_dict", {})},
+                    )
+                else:
+                    messages.success(request, f"{visit.label} saved.")
+                    return redirect("patient_detail", pk=patient.pk)
+    else:
+        form = VisitForm(initial=_visit_initial(visit), **form_kwargs)
+    if missed_form is None and visit.status == VisitState.PLANNED:
+        missed_form = MissedVisitForm(initial={"version": visit.version})
+    form.finalise()
+    return render(
+        request,
+        "trials/visit_form.html",
+        {
+            "patient": patient,
+            "visit": visit,
+            "form": form,
+            "missed_form": missed_form,
+            "can_edit": can_edit,
+            "error_summary": _error_summary(form),
+        },
+    )
+
+
+def _visit_initial(visit) -> dict:
+    initial = {
+        "visit_date": visit.visit_date
+        or (
+            visit.planned_date
+            if visit.planned_date and visit.planned_date <= timezone.localdate()
+            else timezone.localdate()
+        ),
+        "weight_kg": visit.weight_kg,
+        "height_cm": visit.height_cm,
+        "notes": visit.notes,
+        "version": visit.version,
+    }
+    for dose in visit.doses.all():
+        code = dose.agent.code
+        initial[f"dose_{code}_status"] = dose.status
+        initial[f"dose_{code}_mg"] = dose.dose_mg
+        initial[f"dose_{code}_reason"] = dose.reason
+    for lab in visit.lab_results.all():
+        initial[f"lab_{lab.analyte}_value"] = lab.category or lab.value_as_entered
+        initial[f"lab_{lab.analyte}_unit"] = lab.unit_as_entered
+    return initial
+
+
+def _error_summary(form) -> list[tuple[str, str, str]]:
+    """(field id, label, message) for the summary at the top, non-field messages first."""
+    summary = [("", "", e) for e in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name == "__all__" or name not in form.fields:
+            continue
+        field = form[name]
+        for error in errors:
+            summary.append((field.id_for_label, field.label, error))
+    return summary
+
+
+# --- History --------------------------------------------------------------------------------
+
+
 def history_object(user, kind: str, pk: int):
     if kind == "patient":
         return get_patient_for_user(user, pk=pk)
@@ -108,6 +655,15 @@ def history_object(user, kind: str, pk: int):
         if site is None:
             raise Http404
         return site
+    if kind == "visit":
+        return selectors.get_visit_for_user(user, pk=pk)
+    if kind == "lab":
+        return selectors.get_lab_for_user(user, pk=pk)
+    if kind == "protocol":
+        version = ProtocolVersion.objects.filter(pk=pk, trial__in=trials_for_user(user)).first()
+        if version is None:
+            raise Http404
+        return version
     if kind == "membership":
         membership = Membership.objects.filter(pk=pk).select_related("trial", "user").first()
         if membership is None:
@@ -120,14 +676,21 @@ def history_object(user, kind: str, pk: int):
     raise Http404
 
 
-HISTORY_KINDS = ("patient", "trial", "site", "membership")
+HISTORY_KINDS = ("patient", "trial", "site", "membership", "visit", "lab", "protocol")
 
 
 @login_required
 def history(request, kind: str, pk: int):
     obj = history_object(request.user, kind, pk)
     entries = history_for(obj, hide_fields=hidden_history_fields(kind, obj))
-    return render(request, "trials/history.html", {"object": obj, "kind": kind, "entries": entries})
+    back = None
+    if kind == "visit":
+        back = reverse("visit_record", args=[obj.pk])
+    return render(
+        request,
+        "trials/history.html",
+        {"object": obj, "kind": kind, "entries": entries, "back": back},
+    )
 
 
 def hidden_history_fields(kind: str, obj) -> frozenset[str]:

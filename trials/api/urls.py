@@ -7,6 +7,8 @@ router = DefaultRouter()
 router.register("trials", views.TrialViewSet, basename="api-trial")
 router.register("sites", views.SiteViewSet, basename="api-site")
 router.register("patients", views.PatientViewSet, basename="api-patient")
+router.register("visits", views.VisitViewSet, basename="api-visit")
+router.register("labs", views.LabViewSet, basename="api-lab")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),

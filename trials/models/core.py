@@ -1,4 +1,4 @@
-"""People, sites, trials, memberships and patients.
+"""People, sites, trials, memberships and patients (the foundation tables).
 
 Every clinical table is tracked by django-pghistory: Postgres triggers write an event row for
 each insert, update and delete, with the context (user, URL, reason) that the request or the
@@ -158,6 +158,10 @@ class TrialSite(models.Model):
         max_length=3, validators=[RegexValidator(r"^\d{2,3}$", "Two or three digits.")]
     )
     active = models.BooleanField(default=True)
+    # Counters for the numbers a site hands out. Only the screening and enrolment services move
+    # them, under a row lock, so two coordinators never get the same number.
+    next_screening_number = models.PositiveIntegerField(default=1, editable=False)
+    next_study_number = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         constraints = [
@@ -238,6 +242,22 @@ class Patient(models.Model):
         choices=PatientStatus.choices,
         default=PatientStatus.SCREENING,
         editable=False,
+    )
+    enrolment_date = models.DateField(null=True, blank=True, editable=False)
+    dose_level = models.ForeignKey(
+        "dosing.DoseLevel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="patients",
+        editable=False,
+        help_text="The dose level assigned at enrolment (changed only by a dosing service).",
+    )
+    height_cm = models.DecimalField(
+        "baseline height (cm)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    weight_kg = models.DecimalField(
+        "baseline weight (kg)", max_digits=5, decimal_places=1, null=True, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
