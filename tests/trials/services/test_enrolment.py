@@ -68,7 +68,6 @@ def _screened_consented(t, *, eligible=True, consent=True):
         (True, True, 11, 1, "enrolment_date"),  # before consent
         (True, True, -1, 1, "enrolment_date"),  # in the future
         (True, True, 5, 7, "dose_level"),
-        (True, True, 5, None, "dose_level"),  # three levels: the coordinator must choose
     ],
 )
 def test_enrolment_is_refused_with_a_clear_message(ipd, eligible, consent, enrol_on, level, field):
