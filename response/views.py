@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from config.enqueue import enqueue_on_commit
 from config.otp import otp_verified_for_signing, verify_signature
 from response import selectors, services
 from response.domain.queries import ACTIVE_STATUSES, QUERY_STATUS_LABELS, query_targets
@@ -231,9 +230,6 @@ def labs_record(request, pk: int):
                                     )
                     if form.errors:
                         raise ValidationError("rolled back")
-                    from response.tasks import evaluate_patient
-
-                    enqueue_on_commit(evaluate_patient, patient.pk)
             except ValidationError:
                 pass
             else:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from dosing import services as dosing_services
 from dosing.selectors import level_dose
+from safety import services as safety_services
 from trials import selectors
 from trials.audit import audited, require_reason
 from trials.domain import dosing as dosing_rules
@@ -838,6 +839,9 @@ def patient_transition(
         locked.version += 1
         locked.save(update_fields=["status", "version", "updated_at"])
         _after_transition(locked, to_status, effective_date, acting_user=acting_user)
+        safety_services.safety_on_patient_status_changed(
+            patient=locked, acting_user=acting_user, today=today
+        )
     patient.status, patient.version = locked.status, locked.version
     return locked
 
@@ -1144,6 +1148,9 @@ def visit_record(
                     setattr(current, k, v)
                 current.save()
         _after_visit(locked, patient, acting_user=acting_user)
+        safety_services.safety_on_doses_recorded(
+            patient=patient, acting_user=acting_user, today=today
+        )
     return locked
 
 
@@ -1328,7 +1335,14 @@ def lab_result_record(
                 {"non_field_errors": f"{patient.label} is {patient.get_status_display()}."}
             )
         with audited(acting_user=acting_user, reason="lab result recorded", visit=visit.code):
-            return LabResult.objects.create(patient=patient, visit=visit, analyte=analyte, **values)
+            created = LabResult.objects.create(
+                patient=patient, visit=visit, analyte=analyte, **values
+            )
+            safety_services.safety_grade_lab_results(
+                patient=patient, lab_result_ids=[created.pk], acting_user=acting_user
+            )
+        _lab_results_changed(patient_id=patient.pk, analyte=analyte)
+        return created
     _check_version(existing, expected_version, "lab result")
     if all(getattr(existing, k) == v for k, v in values.items()):
         return existing
@@ -1338,7 +1352,21 @@ def lab_result_record(
             setattr(existing, k, v)
         existing.version += 1
         existing.save()
+        safety_services.safety_grade_lab_results(
+            patient=patient, lab_result_ids=[existing.pk], acting_user=acting_user
+        )
+    _lab_results_changed(patient_id=patient.pk, analyte=analyte)
     return existing
+
+
+def _lab_results_changed(*, patient_id: int, analyte: str) -> None:
+    """After commit, recompute what depends on this lab (the IMWG response for myeloma labs)."""
+    from config.enqueue import enqueue_on_commit
+    from response.domain.imwg_input import RESPONSE_ANALYTES
+    from response.tasks import evaluate_patient
+
+    if analyte in RESPONSE_ANALYTES:
+        enqueue_on_commit(evaluate_patient, patient_id)
 
 
 @transaction.atomic
@@ -1351,6 +1379,7 @@ def lab_result_delete(
     _check_version(locked, expected_version, "lab result")
     with audited(acting_user=acting_user, reason=reason):
         locked.delete()
+    _lab_results_changed(patient_id=locked.patient_id, analyte=locked.analyte)
 
 
 @transaction.atomic

@@ -221,3 +221,30 @@ def test_visit_form_save_records_visit_doses_and_labs(ipd):
     }
     patient.refresh_from_db()
     assert patient.status == "on_treatment"
+
+
+def test_a_myeloma_lab_enqueues_the_response_evaluation_after_commit(
+    ipd, done_visit, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        "config.enqueue.send_quietly", lambda task, *args, **kw: sent.append((task.name, args))
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.lab_result_record(
+            visit=done_visit,
+            analyte="SPEP_M",
+            value="2.5",
+            unit="g/dL",
+            acting_user=ipd.coordinator_a,
+        )
+        services.lab_result_record(
+            visit=done_visit,
+            analyte="ANC",
+            value="1.2",
+            unit="10^9/L",
+            acting_user=ipd.coordinator_a,
+        )
+
+    assert sent == [("response.evaluate_patient", (done_visit.patient.pk,))]
