@@ -33,8 +33,6 @@ from config.otp import (
     user_requires_otp,
 )
 
-logger = logging.getLogger(__name__)
-
 DEVICE_NAME = "Authenticator app"
 
 

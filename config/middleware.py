@@ -171,3 +171,26 @@ def _log_outage(request, exc: BaseException) -> None:
             "detail": str(exc).strip().splitlines()[0] if str(exc).strip() else "",
         },
     )
+
+
+class RejectNulCharactersMiddleware:
+    """Answer 400 to a request whose path or query string carries a NUL character.
+
+    PostgreSQL text cannot hold NUL, so a query parameter with one, passed on to a filter,
+    fails deep in the driver (a 500). No legitimate request has one; refusing it up front
+    turns that whole class of crash into a clear 400.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            message = "The request contains a NUL character, which is never valid here."
+            if wants_json(request):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -101,6 +101,7 @@ MIDDLEWARE = [
     # Outside the session and auth middleware, so that a database outage met while loading the
     # session or the user (not only in a view) still becomes a clear 503.
     "config.middleware.DatabaseUnavailableMiddleware",
+    "config.middleware.RejectNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -52,17 +52,21 @@ class _SignatureFields(forms.Form):
 
 
 class SignForm(_SignatureFields):
-    def __init__(self, *args, rp2d: bool = False, **kwargs):
+    def __init__(self, *args, rp2d: bool = False, decision_pk: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial.setdefault("meaning", DEFAULT_RP2D_MEANING if rp2d else DEFAULT_MEANING)
-        self.auto_id = "id_sign_%s"
+        # Two decisions may await a signature on one page: their fields need distinct ids.
+        self.auto_id = f"id_sign{decision_pk or ''}_%s"
 
 
 class OverrideForm(_SignatureFields):
     action = forms.ChoiceField(label="Decide instead")
     level = forms.TypedChoiceField(
-        label="Level", coerce=int, empty_value=None, required=False, help_text="Default: the "
-        "level the action implies (one up, one down, or the current level)."
+        label="Level",
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="Default: the level the action implies (one up, one down, or the current level).",
     )
     reason = forms.CharField(
         label="Reason for overriding", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
@@ -70,13 +74,13 @@ class OverrideForm(_SignatureFields):
 
     field_order = ["action", "level", "reason", "meaning", "password", "otp_token"]
 
-    def __init__(self, *args, levels, rp2d: bool = False, **kwargs):
+    def __init__(self, *args, levels, rp2d: bool = False, decision_pk: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         actions = [RP2D_ACTION] if rp2d else [a.value for a in OVERRIDE_ACTIONS]
         self.fields["action"].choices = [(a, ACTION_LABELS[a]) for a in actions]
         self.fields["level"].choices = [("", "—")] + [(n, f"Level {n}") for n in levels]
         self.initial.setdefault("meaning", DEFAULT_OVERRIDE_MEANING)
-        self.auto_id = "id_override_%s"
+        self.auto_id = f"id_override{decision_pk or ''}_%s"
 
 
 class OcForm(forms.Form):

@@ -285,7 +285,9 @@ def escalation_input(trial: Trial, *, design: EscalationDesign | None = None) ->
     phase_one = tuple(
         p for _, p in patients if p.slot is None or p.slot.kind == SlotKind.ESCALATION
     )
-    phase_two = tuple(p for _, p in patients if p.slot is not None and p.slot.kind != "escalation")
+    phase_two = tuple(
+        p for _, p in patients if p.slot is not None and p.slot.kind == SlotKind.PHASE_II
+    )
     by_level: dict[int, list[PatientDLTState]] = {}
     for p in phase_one:
         by_level.setdefault(p.level_number, []).append(
@@ -346,21 +348,29 @@ class SlotStatusSummary:
     message: str
 
 
-def enrolment_slot_status(trial: Trial) -> SlotStatusSummary:
-    """The level the next enrolment gets and how many slots are free (no locks: advisory)."""
-    design = escalation_design(trial)
-    esc = escalation_of(trial)
-    if design is None or (esc is None and trial.status not in ESCALATION_TRIAL_STATUSES):
+def enrolment_slot_status(
+    trial: Trial,
+    *,
+    data: EscalationInput | None = None,
+    escalation: TrialEscalation | None = None,
+) -> SlotStatusSummary:
+    """The level the next enrolment gets and how many slots are free (no locks: advisory).
+    A page that has already read the escalation input and row passes them in."""
+    design = escalation_design(trial) if data is None else None
+    configured = data is not None or design is not None
+    esc = escalation if escalation is not None else escalation_of(trial)
+    if not configured or (esc is None and trial.status not in ESCALATION_TRIAL_STATUSES):
         return SlotStatusSummary(False, None, None, "The coordinator chooses the dose level.")
     if esc is not None and esc.stage == EscalationStage.RP2D_DECLARED:
         level = current_dose_level(trial, esc.rp2d_level_number)
         return SlotStatusSummary(
             True, level, None, f"Phase II: every patient is given the RP2D ({level})."
         )
-    try:
-        data = escalation_input(trial, design=design)
-    except (EscalationNotConfigured, EscalationInputError) as exc:
-        return SlotStatusSummary(True, None, 0, str(exc))
+    if data is None:
+        try:
+            data = escalation_input(trial, design=design)
+        except (EscalationNotConfigured, EscalationInputError) as exc:
+            return SlotStatusSummary(True, None, 0, str(exc))
     number = esc.open_level_number if esc else data.settings.start_level
     target = esc.cohort_target if esc else 3
     level = data.level(number)

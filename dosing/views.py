@@ -40,7 +40,9 @@ from trials.audit import history_for
 from trials.forms import apply_service_errors
 from trials.models import Role, Trial
 
-READ_DENIED = "Only the trial's investigators, statisticians, monitors and admins see the escalation."
+READ_DENIED = (
+    "Only the trial's investigators, statisticians, monitors and admins see the escalation."
+)
 SIGN_DENIED = "Only an investigator of the trial signs escalation decisions."
 #: Roles that may start a simulation or re-run the evaluation (monitors only read).
 RUN_ROLES = (Role.INVESTIGATOR, Role.STATISTICIAN, Role.TRIAL_ADMIN)
@@ -76,9 +78,9 @@ def _forms_for(decision: EscalationDecision, *, sign_form=None, override_form=No
     rp2d = decision.kind == DecisionKind.RP2D
     return {
         "decision": decision,
-        "sign_form": sign_form or f.SignForm(rp2d=rp2d),
+        "sign_form": sign_form or f.SignForm(rp2d=rp2d, decision_pk=decision.pk),
         "override_form": override_form
-        or f.OverrideForm(levels=_level_numbers(decision), rp2d=rp2d),
+        or f.OverrideForm(levels=_level_numbers(decision), rp2d=rp2d, decision_pk=decision.pk),
     }
 
 
@@ -132,7 +134,7 @@ def escalation(request, code: str):
         recent=list(selectors.decisions_for_trial(trial)[:8]),
         can_sign=can_sign,
         can_run=trial_selectors.user_has_role(request.user, trial=trial, roles=RUN_ROLES),
-        slot_status=selectors.enrolment_slot_status(trial),
+        slot_status=selectors.enrolment_slot_status(trial, data=data, escalation=esc),
     )
     return render(request, "dosing/escalation.html", context)
 
@@ -168,13 +170,15 @@ def _snapshot_rows(decision: EscalationDecision) -> list[dict]:
             "level": level["level"],
             "patients": level["patients"],
             "counts": next(
-                (c for c in decision.output.get("level_counts", []) if c["level"] == level["level"]),
+                (
+                    c
+                    for c in decision.output.get("level_counts", [])
+                    if c["level"] == level["level"]
+                ),
                 {},
             ),
         }
-        for level in sorted(
-            decision.input_snapshot["state"]["levels"], key=lambda lv: -lv["level"]
-        )
+        for level in sorted(decision.input_snapshot["state"]["levels"], key=lambda lv: -lv["level"])
     ]
 
 
@@ -259,7 +263,9 @@ def decision_sign(request, code: str, pk: int):
     decision = _decision(trial, pk)
     if not selectors.can_sign_decisions(request.user, trial):
         raise PermissionDenied(SIGN_DENIED)
-    form = f.SignForm(request.POST, rp2d=decision.kind == DecisionKind.RP2D)
+    form = f.SignForm(
+        request.POST, rp2d=decision.kind == DecisionKind.RP2D, decision_pk=decision.pk
+    )
     status = 400
     if form.is_valid():
         status = _signed(request, trial, decision, form, override=False)
@@ -287,6 +293,7 @@ def decision_override(request, code: str, pk: int):
         request.POST,
         levels=_level_numbers(decision),
         rp2d=decision.kind == DecisionKind.RP2D,
+        decision_pk=decision.pk,
     )
     status = 400
     if form.is_valid():
@@ -325,7 +332,7 @@ def decision_table_page(request, code: str):
 
 @login_required
 def dose_paths_page(request, code: str):
-    """"If the next cohort has 0, 1, 2 or 3 DLTs, then …", from the current data (or from the
+    """ "If the next cohort has 0, 1, 2 or 3 DLTs, then …", from the current data (or from the
     start of the trial), and the tree of the next cohorts."""
     trial = _reader_trial(request, code)
     settings = _design_settings(trial)
@@ -411,7 +418,11 @@ def oc_page(request, code: str):
             "settings": settings,
             "form": form,
             "oc": oc,
-            "rows": list(zip(oc.levels, oc.true_dlt_rates, oc.p_select, oc.expected_n_per_level, strict=True)) if oc else [],
+            "rows": list(
+                zip(oc.levels, oc.true_dlt_rates, oc.p_select, oc.expected_n_per_level, strict=True)
+            )
+            if oc
+            else [],
             "query": query,
             "simulation_form": f.SimulationForm(initial=_default_oc_data(settings))
             if can_run
@@ -519,9 +530,7 @@ def simulation(request, code: str, pk: int):
                 strict=True,
             )
         )
-    return render(
-        request, "dosing/simulation.html", {"trial": trial, "job": job, "rows": rows}
-    )
+    return render(request, "dosing/simulation.html", {"trial": trial, "job": job, "rows": rows})
 
 
 @login_required

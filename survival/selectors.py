@@ -2,14 +2,15 @@
 place that gathers each patient's analysis inputs from the database.
 
 :func:`trial_inputs` runs a fixed number of queries whatever the number of patients (bulk
-queries over the whole trial, ``DISTINCT ON`` for "first"/"latest" rows, grouping in Python):
-an export of 10,000 patients costs the same dozen round trips as one of 2.
+queries over the whole trial; "first"/"latest" rows picked in SQL or with pandas) and builds
+whole columns, never one Python object per patient: an export of 10,000 patients costs the
+same dozen round trips as one of 2.
 
 Inputs from other apps come through one small function each, so that switching a source on is a
 change in one place:
 
 - :func:`response_source` — response assessments, progression, first response, best overall
-  response, response-evaluability (the response app);
+  response, response-evaluability, ADRS rows (the response app);
 - :func:`adverse_event_source` — adverse events with grade, seriousness, attribution per agent
   and DLT flag (the safety app);
 - :func:`dlt_evaluability_source` — DLT-evaluable flags (the safety app's DLT windows);
@@ -26,21 +27,28 @@ Source domains (``SRCDOM``) and their TrialDesk records (``SRCID`` is the record
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from dosing.models import DoseLevel
-from survival.domain.endpoints import SourcedDate
+from survival.domain.columns import ASSESSMENT_COLUMNS, dates
 from survival.domain.inputs import (
-    AdverseEventRecord,
-    PatientRecord,
+    ADVERSE_EVENT_COLUMNS,
+    PATIENT_COLUMNS,
+    RESPONSE_PATIENT_COLUMNS,
+    RESPONSE_RECORD_COLUMNS,
     PatientResponse,
     SourceStatus,
     TrialInputs,
+    empty,
+    response_frames,
 )
 from survival.models import DataCut, ExportJob
 from trials.domain.dosing import RECEIVED
@@ -67,8 +75,6 @@ from trials.selectors import get_trial_for_user, user_has_role
 ANALYSIS_ROLES = (Role.STATISTICIAN, Role.TRIAL_ADMIN)
 
 EX, SV, LB, SS, DS = "EX", "SV", "LB", "SS", "DS"
-
-
 # --- Access -------------------------------------------------------------------------------------
 
 
@@ -119,18 +125,39 @@ def find_data_cut(trial: Trial, *, name: str) -> DataCut | None:
 # --- Sources from other apps (each switched on in one place) ------------------------------------
 
 
+@dataclass(frozen=True)
+class ResponseFrames:
+    """The response app's inputs for one trial at a cut, as frames (see ``response_source``)."""
+
+    patients: pd.DataFrame = field(default_factory=lambda: empty(RESPONSE_PATIENT_COLUMNS))
+    assessments: pd.DataFrame = field(default_factory=lambda: empty(ASSESSMENT_COLUMNS))
+    records: pd.DataFrame = field(default_factory=lambda: empty(RESPONSE_RECORD_COLUMNS))
+
+    @classmethod
+    def from_responses(cls, responses: Mapping[int, PatientResponse]) -> ResponseFrames:
+        """From one ``PatientResponse`` per patient id (convenient; the frames are faster)."""
+        patients, assessments, records = response_frames(responses)
+        return cls(patients=patients, assessments=assessments, records=records)
+
+
 def response_source(
     trial: Trial, *, data_cut: dt.date, patient_ids: Iterable[int]
-) -> tuple[SourceStatus, dict[int, PatientResponse]]:
-    """Each patient's response inputs at the cut, keyed by patient id.
+) -> tuple[SourceStatus, ResponseFrames]:
+    """The response inputs of the trial's patients at the cut.
 
-    Not available yet: the response app stores no assessments so far. When it exposes its
-    documented bulk read in ``response.selectors``, call it here (one query for the whole
-    trial) and map each patient's rows to ``PatientResponse``: ``assessments`` as
-    ``ResponseAssessment`` (date, call, adequate, confirmed progression, ``srcid``),
-    ``progression`` and ``first_response`` as ``SourcedDate(date, "RS", id)``, the best
-    overall response and its date, ``evaluable``, and ``records`` for ADRS; then return
-    ``SourceStatus("response", True, …)``.
+    Not available yet: the response app has no committed bulk read so far. To switch it on,
+    call its documented read here (one query for the whole trial, records dated on or before
+    ``data_cut``) and fill ``ResponseFrames``:
+
+    - ``patients`` (``RESPONSE_PATIENT_COLUMNS``): progression date (first assessment of
+      confirmed progression) and first response ≥ PR, each with ``_dom`` "RS" and ``_id`` the
+      assessment id as text; best overall response, its date, and ``evaluable`` (or None);
+    - ``assessments`` (``ASSESSMENT_COLUMNS``): every overall assessment — date, call, adequate,
+      ``srcdom`` "RS", ``srcid``;
+    - ``records`` (``RESPONSE_RECORD_COLUMNS``): the ADRS rows (computed, confirmed and entered
+      calls, visit, criteria);
+
+    then return ``SourceStatus("response", True, …)``.
     """
     return (
         SourceStatus(
@@ -139,18 +166,19 @@ def response_source(
             detail="Response assessments are not recorded in TrialDesk yet: BOR, EFFFL and "
             "ADRS are empty, and TTP, PFS and DOR see no assessment.",
         ),
-        {},
+        ResponseFrames(),
     )
 
 
 def adverse_event_source(
     trial: Trial, *, data_cut: dt.date, agents: tuple[str, ...]
-) -> tuple[SourceStatus, list[AdverseEventRecord]]:
-    """Adverse events with onset on or before the cut, for ADAE.
+) -> tuple[SourceStatus, pd.DataFrame]:
+    """Adverse events with onset on or before the cut (``ADVERSE_EVENT_COLUMNS``), for ADAE.
 
-    Not available yet: the safety app stores no adverse events so far. When it does, read them
-    here in bulk (events, their maximum grade, seriousness, DLT flag, and attribution per
-    agent in the order of ``agents``) and return ``SourceStatus("safety", True, …)``.
+    Not available yet: the safety app has no committed adverse-event read so far. To switch it
+    on, read the trial's events here in bulk (term, CTCAE term and SOC, maximum grade,
+    seriousness, DLT flag, onset and resolution, outcome, and attribution to each agent in the
+    order of ``agents`` as AREL1…) and return ``SourceStatus("adverse_events", True, …)``.
     """
     return (
         SourceStatus(
@@ -158,16 +186,17 @@ def adverse_event_source(
             available=False,
             detail="Adverse events are not recorded in TrialDesk yet: ADAE has no rows.",
         ),
-        [],
+        empty(ADVERSE_EVENT_COLUMNS),
     )
 
 
 def dlt_evaluability_source(
     trial: Trial, *, data_cut: dt.date
 ) -> tuple[SourceStatus, dict[int, bool]]:
-    """DLT-evaluable flag per patient id (safety's DLT windows, ``dlt_states_for_trial``).
+    """DLT-evaluable flag per patient id (the safety app's DLT windows).
 
-    Not available yet: DLTEVLFL stays empty until the safety app records DLT windows.
+    Not available yet: DLTEVLFL stays empty until the safety app's ``dlt_states_for_trial`` is
+    committed; then map each patient's window state to True/False here.
     """
     return (
         SourceStatus(
@@ -197,15 +226,11 @@ def rp2d_source(trial: Trial) -> tuple[SourceStatus, int | None]:
 # --- The analysis inputs of one trial -----------------------------------------------------------
 
 
-def _first_per_patient(qs: QuerySet, patient_field: str, date_field: str, *, latest: bool):
-    """``{patient_id: (date, id)}``: the earliest (or latest) row per patient, in one query."""
-    direction = "-" if latest else ""
-    rows = (
-        qs.order_by(patient_field, f"{direction}{date_field}", f"{direction}id")
-        .distinct(patient_field)
-        .values_list(patient_field, date_field, "id")
-    )
-    return {pid: (day, pk) for pid, day, pk in rows}
+def enrolled_patients(trial: Trial, *, data_cut: dt.date) -> QuerySet[Patient]:
+    """Patients enrolled on or before the cut, in study-ID order (the analysis population)."""
+    return Patient.objects.filter(
+        trial=trial, study_id__isnull=False, enrolment_date__lte=data_cut
+    ).order_by("study_id")
 
 
 _DOSE_DATES_SQL = """
@@ -221,107 +246,140 @@ GROUP BY v.patient_id
 """
 
 
-def _dose_dates(
-    trial: Trial, *, data_cut: dt.date
-) -> tuple[dict[int, tuple[dt.date, int]], dict[int, tuple[dt.date, int]]]:
-    """First and last dose received (given or reduced) per patient, with the record's id.
+def _dose_dates(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
+    """First and last dose received (given or reduced) per patient, with the records' ids.
 
-    One pass over the trial's doses (SQL, because the ORM cannot take the first element of an
-    ordered ARRAY_AGG); the two DISTINCT ON queries it replaces read the doses twice.
+    One pass over the trial's doses, in SQL because the ORM cannot take the first element of
+    an ordered ARRAY_AGG (two DISTINCT ON queries would read the doses twice).
     """
     sql = _DOSE_DATES_SQL.format(
         dose=DoseAdministration._meta.db_table,
         visit=Visit._meta.db_table,
         patient=Patient._meta.db_table,
     )
-    first: dict[int, tuple[dt.date, int]] = {}
-    last: dict[int, tuple[dt.date, int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [trial.pk, sorted(s.value for s in RECEIVED), data_cut])
-        for pid, first_day, first_id, last_day, last_id in cursor.fetchall():
-            first[pid] = (first_day, first_id)
-            last[pid] = (last_day, last_id)
-    return first, last
+        rows = cursor.fetchall()
+    return _frame(rows, ["patient_id", "first_dt", "first_id", "last_dt", "last_id"])
 
 
-def enrolled_patients(trial: Trial, *, data_cut: dt.date) -> QuerySet[Patient]:
-    """Patients enrolled on or before the cut, in study-ID order (the analysis population)."""
-    return (
-        Patient.objects.filter(trial=trial, study_id__isnull=False, enrolment_date__lte=data_cut)
-        .select_related("site", "dose_level")
-        .order_by("study_id")
+def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for name in columns:
+        if name.endswith("_dt") or name in ("dt", "death_date", "contact_date", "effective_date"):
+            frame[name] = dates(frame[name]) if len(frame) else np.array([], "datetime64[ns]")
+    return frame
+
+
+def _latest_rows(qs: QuerySet, patient_field: str, date_field: str) -> pd.DataFrame:
+    """``patient_id, dt, id``: the latest row per patient (DISTINCT ON), in one query."""
+    rows = (
+        qs.order_by(patient_field, f"-{date_field}", "-id")
+        .distinct(patient_field)
+        .values_list(patient_field, date_field, "id")
     )
+    return _frame(list(rows), ["patient_id", "dt", "id"])
+
+
+def _one_per_patient(frame: pd.DataFrame, date_column: str, *, earliest: bool) -> pd.DataFrame:
+    ordered = frame.sort_values(
+        ["patient_id", date_column, "id"], ascending=[True, earliest, earliest], kind="mergesort"
+    )
+    return ordered.drop_duplicates("patient_id").set_index("patient_id")
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """Record ids as text (None where missing)."""
+    return np.array([None if pd.isna(v) else str(int(v)) for v in values], dtype=object)
+
+
+def _known_alive(pieces: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """``patient_id, dt, dom, id`` in citation order: contact, visit, dose, lab."""
+    frames = [
+        pd.DataFrame(
+            {
+                "patient_id": frame["patient_id"].to_numpy(dtype=np.int64),
+                "dt": frame["dt"].to_numpy(dtype="datetime64[ns]"),
+                "dom": np.full(len(frame), domain, dtype=object),
+                "id": _as_text(frame["id"]),
+            }
+        )
+        for domain, frame in pieces
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
-    """Every enrolled patient's analysis inputs at ``data_cut``, in a fixed number of queries.
+    """Every enrolled patient's analysis inputs at ``data_cut`` as whole columns, in a fixed
+    number of queries.
 
     Records dated after the cut are not used (see ``survival.domain.endpoints``). Rows are in
     study-ID order, so the same data and cut always give the same datasets.
     """
-    # Plain tuples, not model instances: building 10,000 Patient objects would cost more than
-    # every query of this function together.
-    patients = list(
-        enrolled_patients(trial, data_cut=data_cut).values_list(
-            "id",
-            "study_id",
-            "enrolment_date",
-            "site__code",
-            "dose_level__number",
-            "dose_level__label",
-        )
+    base = _frame(
+        list(
+            enrolled_patients(trial, data_cut=data_cut).values_list(
+                "id",
+                "study_id",
+                "site__code",
+                "dose_level__number",
+                "dose_level__label",
+                "enrolment_date",
+            )
+        ),
+        ["patient_id", "USUBJID", "SITEID", "DOSELVLN", "label", "ENRLDT"],
     )
+    ids = base["patient_id"].to_numpy(dtype=np.int64)
     in_trial = {"patient__trial": trial, "patient__study_id__isnull": False}
 
-    consents = dict(
-        Consent.objects.filter(**in_trial, consent_date__lte=data_cut)
-        .values("patient_id")
-        .annotate(first=Min("consent_date"))
-        .values_list("patient_id", "first")
+    consents = pd.Series(
+        dict(
+            Consent.objects.filter(**in_trial, consent_date__lte=data_cut)
+            .values("patient_id")
+            .annotate(first=Min("consent_date"))
+            .values_list("patient_id", "first")
+        ),
+        dtype=object,
     )
-    first_doses, last_doses = _dose_dates(trial, data_cut=data_cut)
-    last_visits = _first_per_patient(
+    doses = _dose_dates(trial, data_cut=data_cut)
+    last_visits = _latest_rows(
         Visit.objects.filter(**in_trial, status=VisitState.DONE, visit_date__lte=data_cut),
         "patient_id",
         "visit_date",
-        latest=True,
     )
-    last_labs = _first_per_patient(
+    last_labs = _latest_rows(
         LabResult.objects.filter(**in_trial, collected_on__lte=data_cut),
         "patient_id",
         "collected_on",
-        latest=True,
     )
-
-    alive: dict[int, tuple[dt.date, int]] = {}
-    deaths: dict[int, tuple[dt.date, int]] = {}
-    contacts = LastContact.objects.filter(**in_trial).filter(
-        Q(vital_status=VitalStatus.ALIVE, contact_date__lte=data_cut)
-        | Q(vital_status=VitalStatus.DEAD, death_date__lte=data_cut)
+    contacts = _frame(
+        list(
+            LastContact.objects.filter(**in_trial)
+            .filter(
+                Q(vital_status=VitalStatus.ALIVE, contact_date__lte=data_cut)
+                | Q(vital_status=VitalStatus.DEAD, death_date__lte=data_cut)
+            )
+            .values_list("patient_id", "vital_status", "contact_date", "death_date", "id")
+        ),
+        ["patient_id", "vital_status", "contact_date", "death_date", "id"],
     )
-    for pid, status, contact_date, death_date, pk in contacts.order_by("id").values_list(
-        "patient_id", "vital_status", "contact_date", "death_date", "id"
-    ):
-        if status == VitalStatus.DEAD:
-            if pid not in deaths or death_date < deaths[pid][0]:
-                deaths[pid] = (death_date, pk)
-        elif pid not in alive or contact_date >= alive[pid][0]:
-            alive[pid] = (contact_date, pk)
-
-    off_treatment: dict[int, dt.date] = {}
-    off_study: dict[int, tuple[dt.date, str]] = {}
-    steps = PatientStatusChange.objects.filter(
-        **in_trial,
-        to_status__in=[PatientStatus.OFF_TREATMENT, PatientStatus.OFF_STUDY],
-        effective_date__lte=data_cut,
-    ).order_by("effective_date", "id")
-    for pid, to_status, effective, reason_code in steps.values_list(
-        "patient_id", "to_status", "effective_date", "reason_code"
-    ):
-        if to_status == PatientStatus.OFF_TREATMENT:
-            off_treatment[pid] = effective
-        else:
-            off_study[pid] = (effective, reason_code)
+    dead = (contacts["vital_status"] == VitalStatus.DEAD).to_numpy(dtype=bool)
+    deaths = _one_per_patient(contacts[dead], "death_date", earliest=True).reindex(ids)
+    alive = _one_per_patient(contacts[~dead], "contact_date", earliest=False).reset_index()
+    steps = _frame(
+        list(
+            PatientStatusChange.objects.filter(
+                **in_trial,
+                to_status__in=[PatientStatus.OFF_TREATMENT, PatientStatus.OFF_STUDY],
+                effective_date__lte=data_cut,
+            ).values_list("patient_id", "to_status", "effective_date", "reason_code", "id")
+        ),
+        ["patient_id", "to_status", "effective_date", "reason_code", "id"],
+    )
+    is_off_study = (steps["to_status"] == PatientStatus.OFF_STUDY).to_numpy(dtype=bool)
+    off_treatment = _one_per_patient(steps[~is_off_study], "effective_date", earliest=False)
+    off_study = _one_per_patient(steps[is_off_study], "effective_date", earliest=False)
+    off_treatment, off_study = off_treatment.reindex(ids), off_study.reindex(ids)
 
     agents = tuple(
         TrialAgent.objects.filter(trial=trial)
@@ -338,57 +396,74 @@ def trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
         if all(text != seen for _, seen in levels):
             levels.append((number, text))
 
-    ids = [row[0] for row in patients]
-    response_status, responses = response_source(trial, data_cut=data_cut, patient_ids=ids)
+    response_status, response = response_source(trial, data_cut=data_cut, patient_ids=ids)
     ae_status, adverse_events = adverse_event_source(trial, data_cut=data_cut, agents=agents)
     dlt_status, dlt_evaluable = dlt_evaluability_source(trial, data_cut=data_cut)
     rp2d_status, rp2d_level = rp2d_source(trial)
 
-    records = []
-    for pid, study_id, enrolment_date, site_code, level_number, level_label in patients:
-        first = first_doses.get(pid)
-        death = deaths.get(pid)
-        known_alive = []
-        for domain, found in (
-            (SS, alive.get(pid)),
-            (SV, last_visits.get(pid)),
-            (EX, last_doses.get(pid)),
-            (LB, last_labs.get(pid)),
-        ):
-            if found is not None:
-                known_alive.append(SourcedDate(found[0], domain, str(found[1])))
-        stopped = off_study.get(pid)
-        has_level = level_number is not None
-        records.append(
-            PatientRecord(
-                patient_id=pid,
-                usubjid=study_id,
-                siteid=site_code,
-                dose_level=(level_label or f"DL{level_number}") if has_level else None,
-                dose_level_number=level_number,
-                consent_date=consents.get(pid),
-                enrolment_date=enrolment_date,
-                first_dose=SourcedDate(first[0], EX, str(first[1])) if first else None,
-                last_dose=last_doses[pid][0] if pid in last_doses else None,
-                death=SourcedDate(death[0], DS, str(death[1])) if death else None,
-                known_alive=tuple(known_alive),
-                off_treatment_date=off_treatment.get(pid),
-                off_study_date=stopped[0] if stopped else None,
-                off_study_reason=(stopped[1] or None) if stopped else None,
-                off_study_reason_label=REASON_LABELS.get(stopped[1]) if stopped else None,
-                dlt_evaluable=dlt_evaluable.get(pid) if dlt_status.available else None,
-                response=(
-                    responses.get(pid, PatientResponse()) if response_status.available else None
+    dose = doses.set_index("patient_id").reindex(ids)
+    has_dose = dose["first_id"].notna().to_numpy(dtype=bool)
+    reason = off_study["reason_code"].to_numpy(dtype=object)
+    reason = np.where(pd.isna(reason) | (reason == ""), None, reason)
+    level_label = [
+        None if pd.isna(number) else (label or f"DL{int(number)}")
+        for number, label in zip(base["DOSELVLN"], base["label"], strict=True)
+    ]
+    columns = {
+        "patient_id": ids,
+        "USUBJID": base["USUBJID"].to_numpy(dtype=object),
+        "SITEID": base["SITEID"].to_numpy(dtype=object),
+        "DOSELVL": np.array(level_label, dtype=object),
+        "DOSELVLN": base["DOSELVLN"].astype(object).where(base["DOSELVLN"].notna(), None),
+        "RFICDT": dates(consents.reindex(ids)) if len(ids) else np.array([], "datetime64[ns]"),
+        "ENRLDT": base["ENRLDT"].to_numpy(dtype="datetime64[ns]"),
+        "first_dt": dose["first_dt"].to_numpy(dtype="datetime64[ns]"),
+        "first_dom": np.where(has_dose, EX, None),
+        "first_id": _as_text(dose["first_id"]),
+        "last_dose_dt": dose["last_dt"].to_numpy(dtype="datetime64[ns]"),
+        "death_dt": deaths["death_date"].to_numpy(dtype="datetime64[ns]"),
+        "death_dom": np.where(deaths["id"].notna().to_numpy(dtype=bool), DS, None),
+        "death_id": _as_text(deaths["id"]),
+        "off_treatment_dt": off_treatment["effective_date"].to_numpy(dtype="datetime64[ns]"),
+        "off_study_dt": off_study["effective_date"].to_numpy(dtype="datetime64[ns]"),
+        "off_study_reason": reason,
+        "off_study_label": np.array([REASON_LABELS.get(r) if r else None for r in reason]),
+        "dlt_evaluable": (
+            pd.Series(dlt_evaluable, dtype=object).reindex(ids).to_numpy(dtype=object)
+            if dlt_status.available
+            else np.full(len(ids), None, dtype=object)
+        ),
+    }
+    patients = pd.DataFrame(columns).merge(
+        response.patients, on="patient_id", how="left", validate="one_to_one"
+    )
+    last_doses = doses.loc[:, ["patient_id", "last_dt", "last_id"]].set_axis(
+        ["patient_id", "dt", "id"], axis=1
+    )
+    known_alive = _known_alive(
+        [
+            (
+                SS,
+                alive.loc[:, ["patient_id", "contact_date", "id"]].set_axis(
+                    ["patient_id", "dt", "id"], axis=1
                 ),
-            )
-        )
+            ),
+            (SV, last_visits),
+            (EX, last_doses),
+            (LB, last_labs),
+        ]
+    )
     return TrialInputs(
         studyid=trial.code,
         data_cut=data_cut,
-        patients=tuple(records),
+        patients=patients.reindex(columns=list(PATIENT_COLUMNS)),
+        known_alive=known_alive,
+        assessments=response.assessments,
+        response_records=response.records,
+        adverse_events=adverse_events,
         agents=agents,
         dose_levels=tuple(levels),
-        adverse_events=tuple(adverse_events),
         rp2d_level=rp2d_level,
+        response_available=response_status.available,
         sources=(response_status, ae_status, dlt_status, rp2d_status),
     )

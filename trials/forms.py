@@ -168,20 +168,25 @@ class EnrolForm(forms.Form):
         label="Weight (kg)", required=False, max_digits=5, decimal_places=1
     )
 
-    def __init__(self, *args, levels, **kwargs):
+    def __init__(self, *args, levels, slot_status=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["enrolment_date"].widget.attrs["autofocus"] = True
         self.fields["dose_level"].choices = [("", "—")] + [
             (lv.number, f"{lv.display_label}: " + ", ".join(str(d) for d in lv.doses.all()))
             for lv in levels
         ]
+        if slot_status is not None and slot_status.escalation:
+            # Dose escalation assigns the level (``dosing.selectors.enrolment_slot_status``).
+            if slot_status.level is not None:
+                self.initial.setdefault("dose_level", slot_status.level.number)
+            self.fields["dose_level"].help_text = (
+                "Dose escalation assigns the open level: " + slot_status.message
+            )
+            return
         starting = next((lv for lv in levels if lv.is_starting), None)
         if starting is not None:
             self.initial.setdefault("dose_level", starting.number)
-        self.fields["dose_level"].help_text = (
-            "Phase I: the level the dose-escalation rule currently opens (the coordinator "
-            "picks it for now)."
-        )
+        self.fields["dose_level"].help_text = "The dose level the patient is given."
 
 
 # --- Status, contact ---------------------------------------------------------------------

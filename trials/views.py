@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from dosing.selectors import dose_levels, level_dose
+from dosing.selectors import dose_levels, enrolment_slot_status, level_dose
 from trials import selectors, services, timeline
 from trials.audit import history_for
 from trials.domain import dosing as dosing_rules
@@ -384,7 +384,12 @@ def patient_enrol(request, pk: int):
         "height_cm": patient.height_cm,
         "weight_kg": patient.weight_kg,
     }
-    form = EnrolForm(request.POST or None, levels=levels, initial=initial)
+    form = EnrolForm(
+        request.POST or None,
+        levels=levels,
+        initial=initial,
+        slot_status=enrolment_slot_status(patient.trial),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             enrolled = services.patient_enrol(

@@ -12,11 +12,15 @@ Hooks the trials app calls, inside its own transaction, after it writes:
 - :func:`safety_grade_lab_results` — lab rows saved: grade them, suggest grade >= 3 as AEs;
 - :func:`safety_on_patient_status_changed` — off treatment: re-evaluate the DLT window.
 
+Lock order (fixed, so that concurrent services cannot deadlock): adverse event → DLT window →
+potential DLT → SAE report; it follows the trials app's order (… → patient → visit).
+
 Every change that can alter the dose-escalation decision (a DLT confirmed, rejected or voided,
 a window completed, a patient made not evaluable) enqueues ``dosing.evaluate_escalation`` for
 the trial after commit.
 """
 
+from safety.services._common import ConflictError
 from safety.services.adverse_events import (
     AttributionInput,
     GradeChange,
@@ -47,7 +51,6 @@ from safety.services.sae import (
     sae_report_submit,
     sae_report_transition,
 )
-from trials.services import ConflictError
 
 __all__ = [
     "AttributionInput",

@@ -24,9 +24,20 @@ from safety.models.adverse_events import SERIOUSNESS_FIELDS
 from trials.models import (
     User,
 )
-from trials.services import ConflictError
 
 logger = logging.getLogger(__name__)
+
+
+class ConflictError(Exception):
+    """Someone else saved the record after this edit was started (a stale ``version``).
+
+    Defined here, not imported from ``trials.services``, so that the trials services can call
+    the safety hooks without an import cycle; it carries the same ``current_version``.
+    """
+
+    def __init__(self, message: str, *, current_version: int):
+        super().__init__(message)
+        self.current_version = current_version
 
 
 def _today(today: date | None) -> date:

@@ -393,9 +393,10 @@ def _after_ae_change(
     today: date,
     now: datetime,
 ) -> None:
-    """What follows any change of an event: the SAE report and the DLT flag."""
-    _sync_sae_report(ae, acting_user=acting_user, reason=reason, now=now)
+    """What follows any change of an event: the DLT flag, then the SAE report (in the lock
+    order: window, potential DLT, SAE report)."""
     _dlt_flag(ae, acting_user=acting_user, today=today, now=now)
+    _sync_sae_report(ae, acting_user=acting_user, reason=reason, now=now)
 
 
 @transaction.atomic
@@ -634,6 +635,7 @@ def adverse_event_delete(
     reason = require_reason(reason)
     locked = _locked_event(adverse_event)
     _check_version(locked, expected_version, "adverse event")
+    window = DltWindow.objects.select_for_update().filter(patient=locked.patient).first()
     potential = PotentialDlt.objects.select_for_update().filter(adverse_event=locked).first()
     report = SaeReport.objects.select_for_update().filter(adverse_event=locked).first()
     if potential is not None and potential.adjudications.exists():
@@ -659,7 +661,6 @@ def adverse_event_delete(
         if potential is not None:
             potential.delete()
         locked.delete()
-        window = DltWindow.objects.select_for_update().filter(patient=locked.patient).first()
         changed = window is not None and _refresh_window(
             window, locked.patient, today=today, now=now
         )

@@ -513,6 +513,8 @@ def potential_dlt_adjudicate(
     reason = require_reason(reason)
     if signer.pk != acting_user.pk:
         raise PermissionDenied("Only the signer may record their own adjudication.")
+    # Lock order: DLT window, then potential DLT (as the event services take them).
+    window = DltWindow.objects.select_for_update().get(pk=potential_dlt.dlt_window_id)
     locked = (
         PotentialDlt.objects.select_for_update(of=("self",))
         .select_related("adverse_event__patient__trial", "adverse_event__patient__site")
@@ -558,7 +560,6 @@ def potential_dlt_adjudicate(
         locked.status = decision
         locked.version += 1
         locked.save(update_fields=["status", "version", "updated_at"])
-        window = DltWindow.objects.select_for_update().get(pk=locked.dlt_window_id)
         _refresh_window(window, patient, today=today, now=now)
     # A confirmed or rejected DLT always changes what the escalation engine counts.
     _enqueue_escalation(patient.trial_id)

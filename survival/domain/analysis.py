@@ -12,42 +12,35 @@ all read the same fits. ``km_summary`` and ``km_estimates`` hold the overall fit
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from response.domain.binomial import METHOD_LABEL as ORR_CI_METHOD
 from response.domain.binomial import RateSummary, rate_summary
-from survival.domain.adam import (
-    build_adae,
-    build_adrs,
-    build_adsl,
-    build_adtte,
-    build_km_estimates,
-    build_km_summary,
-    data_dictionary_frame,
-)
-from survival.domain.endpoints import (
-    OS,
-    PARAM_LABELS,
-    PARAMCDS,
-    RULE_VERSION,
-    EndpointValue,
-    derive_all_endpoints,
-)
+from survival.domain.adam import build_km_estimates, build_km_summary, data_dictionary_frame
+from survival.domain.columns import derive_adtte
+from survival.domain.endpoints import OS, PARAM_LABELS, PARAMCDS, RULE_VERSION
 from survival.domain.inputs import (
     OVERALL,
     TrialInputs,
-    adae_rows,
-    adrs_rows,
-    adsl_rows,
+    adae_frame,
+    adrs_frame,
+    adsl_frame,
     response_counts,
     swimmer_lanes,
 )
-from survival.domain.km import CI_METHOD, KMFit, MedianEstimate, fit_endpoints, median_follow_up
+from survival.domain.km import (
+    CI_METHOD,
+    KMFit,
+    MedianEstimate,
+    fit_km,
+    fit_km_by_group,
+    median_follow_up,
+)
 from survival.domain.plots import km_plot, swimmer_plot
 
 #: The files of an export, in the order they are written (``data_dictionary`` last).
@@ -73,7 +66,7 @@ class ResponseRate:
 @dataclass(frozen=True)
 class SurvivalAnalysis:
     inputs: TrialInputs
-    endpoints: tuple[EndpointValue, ...]
+    adtte: pd.DataFrame
     fits: tuple[KMFit, ...]
     follow_up: MedianEstimate
     response_rates: tuple[ResponseRate, ...]
@@ -92,7 +85,7 @@ class SurvivalAnalysis:
 
     @property
     def n_treated(self) -> int:
-        return sum(1 for p in self.inputs.patients if p.first_dose is not None)
+        return self.inputs.n_treated
 
     # --- outputs ------------------------------------------------------------------------------
 
@@ -101,10 +94,10 @@ class SurvivalAnalysis:
         inputs = self.inputs
         n_agents = max(1, min(len(inputs.agents), 4))
         return {
-            "adsl": build_adsl(adsl_rows(inputs)),
-            "adtte": build_adtte(self.endpoints, studyid=inputs.studyid),
-            "adae": build_adae(adae_rows(inputs), n_agents=n_agents),
-            "adrs": build_adrs(adrs_rows(inputs)),
+            "adsl": adsl_frame(inputs),
+            "adtte": self.adtte,
+            "adae": adae_frame(inputs, n_agents=n_agents),
+            "adrs": adrs_frame(inputs),
             "km_summary": build_km_summary(self.fits),
             "km_estimates": build_km_estimates(self.fits),
             "data_dictionary": _dictionary(inputs.agents, n_agents),
@@ -137,7 +130,7 @@ class SurvivalAnalysis:
         return {
             "trial": inputs.studyid,
             "data_cut": inputs.data_cut.isoformat(),
-            "n_enrolled": len(inputs.patients),
+            "n_enrolled": inputs.n_patients,
             "n_treated": self.n_treated,
             "ci_method": CI_METHOD,
             "time_unit": "months (days / 30.4375)",
@@ -163,7 +156,7 @@ class SurvivalAnalysis:
         return km_plot(fits, title=title, fmt=fmt)
 
     def swimmer_plot(self, *, fmt: str = "png") -> bytes:
-        lanes = swimmer_lanes(self.inputs, self.endpoints)
+        lanes = swimmer_lanes(self.inputs, self.adtte)
         if len(lanes) > SWIMMER_MAX_PATIENTS:
             raise ValueError(
                 f"{len(lanes)} treated patients: a swimmer plot is readable for at most "
@@ -182,34 +175,39 @@ def _dictionary(agents: Sequence[str], n_agents: int) -> pd.DataFrame:
     return frame[~unused.astype(bool)].reset_index(drop=True)
 
 
-def _with_group(fits: Sequence[KMFit], group: str) -> list[KMFit]:
-    return [dataclasses.replace(fit, group=group) for fit in fits]
-
-
 def analyse(inputs: TrialInputs) -> SurvivalAnalysis:
-    """Derive the endpoints and run every fit once (overall, then by dose level)."""
-    endpoints = tuple(
-        derive_all_endpoints(
-            (p.endpoint_input() for p in inputs.patients), data_cut=inputs.data_cut
-        )
+    """Derive the endpoints (vectorised) and run every fit once: overall, then by dose level."""
+    adtte = derive_adtte(
+        inputs.patients,
+        inputs.known_alive,
+        inputs.assessments,
+        data_cut=inputs.data_cut,
+        studyid=inputs.studyid,
     )
-    overall = _with_group(fit_endpoints(endpoints), OVERALL)
-    by_dose = fit_endpoints(
-        endpoints, groups=inputs.dose_groups, group_order=inputs.dose_group_order
-    )
+    paramcd = adtte["PARAMCD"].to_numpy(dtype=object)
+    aval = adtte["AVAL"].to_numpy(dtype=float)
+    event = 1 - adtte["CNSR"].to_numpy(dtype=np.int64)
+    levels = dict(zip(inputs.patients["USUBJID"], inputs.patients["DOSELVL"], strict=True))
+    group = adtte["USUBJID"].map(levels).to_numpy(dtype=object)
+    has_group = ~pd.isna(group)
+    order = inputs.dose_group_order
     fits: list[KMFit] = []
-    for paramcd in PARAMCDS:
-        fits += [f for f in overall if f.paramcd == paramcd]
-        fits += [f for f in by_dose if f.paramcd == paramcd]
-    os_rows = [e for e in endpoints if e.paramcd == OS]
-    follow_up = median_follow_up([e.aval_days for e in os_rows], [1 - e.cnsr for e in os_rows])
+    for code in PARAMCDS:
+        mask = paramcd == code
+        fits.append(fit_km(aval[mask], event[mask], paramcd=code, group=OVERALL))
+        grouped = mask & has_group
+        fits += fit_km_by_group(
+            aval[grouped], event[grouped], group[grouped], group_order=order, paramcd=code
+        )
+    os_rows = paramcd == OS
+    follow_up = median_follow_up(aval[os_rows], event[os_rows])
     rates = tuple(
         ResponseRate(c.group, rate_summary(c.responders, c.evaluable))
         for c in response_counts(inputs)
     )
     return SurvivalAnalysis(
         inputs=inputs,
-        endpoints=endpoints,
+        adtte=adtte,
         fits=tuple(fits),
         follow_up=follow_up,
         response_rates=rates,

@@ -1,9 +1,11 @@
-"""One trial's analysis inputs at a data cut, and their mapping to ADaM rows.
+"""One trial's analysis inputs at a data cut, as whole columns, and their ADSL, ADAE and ADRS.
 
 Source: TrialDesk ``shared/domain/survival.md`` ("The export": ADSL, ADAE, ADRS variables) and
 CDISC ADaM IG v1.3 for the flags (``SAFFL``: any study drug received; ``*FL`` = Y/N). The
-records are filled once by ``survival.selectors`` (bulk queries, no per-patient query) and
-mapped here, without Django, so that the mapping is tested on plain dataclasses.
+frames are filled once by ``survival.selectors`` (bulk queries, no per-patient query) and
+mapped here column-wise, without Django. :class:`PatientRecord` is the same information for
+one patient, as a dataclass: :meth:`TrialInputs.from_records` turns records into the frames
+(tests and small callers use it; the selector builds the frames directly).
 
 Choices made here:
 
@@ -13,14 +15,14 @@ Choices made here:
   DLT windows are recorded, ``EFFFL`` and ``BOR`` before response assessments are, ``RP2DFL``
   before an RP2D is declared) is missing, so nobody mistakes "not recorded" for "no".
 * ``EFFFL`` (response-evaluable), when the response source does not say, is Y for a treated
-  patient with at least one adequate post-baseline response assessment on or before the cut.
+  patient with at least one adequate response assessment after the first dose.
 * ``RP2DFL`` is Y for a treated patient at the RP2D dose level, N for any other patient.
 * ``EOSSTT`` is ``COMPLETED`` for an off-study step "follow-up completed" or "trial closed",
   ``DISCONTINUED`` for any other off-study reason, ``ONGOING`` otherwise (at the cut);
   ``DCSREAS`` is the reason in capitals for a discontinuation.
 * ``LSTALVDT`` is the date of death for a patient who died, else the latest dated record
-  showing the patient alive (contact, visit, dose, lab, response assessment) on or before the
-  cut.
+  showing the patient alive (first dose, contact, visit, dose, lab, response assessment).
+* ``TRTEMFL`` (ADAE) is Y for an adverse event starting on or after the first dose.
 * **ORR** is the share of response-evaluable patients whose best overall response is ≥ PR,
   with the exact Clopper–Pearson 95% CI (``response.domain.binomial.rate_summary``).
 """
@@ -28,12 +30,24 @@ Choices made here:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+
+from survival.domain.adam import MAX_AGENTS
+from survival.domain.columns import (
+    ASSESSMENT_COLUMNS,
+    KNOWN_ALIVE_COLUMNS,
+    NAT,
+    dates,
+    typed_frame,
+    yes_no,
+)
 from survival.domain.endpoints import (
     RESPONDER_CATEGORIES,
-    EndpointValue,
+    TTP,
     PatientEndpointInput,
     ResponseAssessment,
     SourcedDate,
@@ -48,6 +62,86 @@ DISCONTINUED = "DISCONTINUED"
 OVERALL = "ALL"
 """The ``GROUP`` of the overall (ungrouped) Kaplan–Meier rows."""
 
+#: One row per enrolled patient (dates datetime64[ns], text object with None).
+PATIENT_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "USUBJID",
+    "SITEID",
+    "DOSELVL",
+    "DOSELVLN",
+    "RFICDT",
+    "ENRLDT",
+    "first_dt",
+    "first_dom",
+    "first_id",
+    "last_dose_dt",
+    "death_dt",
+    "death_dom",
+    "death_id",
+    "off_treatment_dt",
+    "off_study_dt",
+    "off_study_reason",
+    "off_study_label",
+    "dlt_evaluable",
+    "progression_dt",
+    "progression_dom",
+    "progression_id",
+    "response_dt",
+    "response_dom",
+    "response_id",
+    "bor",
+    "bor_dt",
+    "evaluable",
+)
+#: ADRS inputs: one row per response assessment.
+RESPONSE_RECORD_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "ADT",
+    "AVALC",
+    "CONFRESP",
+    "INVRESP",
+    "adequate",
+    "AVISIT",
+    "RSCRIT",
+    "SRCID",
+)
+#: ADAE inputs: one row per adverse event (its maximum grade).
+ADVERSE_EVENT_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "AETERM",
+    "AEDECOD",
+    "AEBODSYS",
+    "AETOXGR",
+    "serious",
+    "dlt",
+    "ASTDT",
+    "AENDT",
+    "AEOUT",
+    *(f"AREL{i}" for i in range(1, MAX_AGENTS + 1)),
+    "srcid",
+)
+
+
+def empty(columns: Sequence[str]) -> pd.DataFrame:
+    """A frame without rows; columns ending in ``_dt`` (or named like a date) are dates."""
+    data: dict[str, object] = {}
+    for name in columns:
+        if name.endswith("_dt") or name in (
+            "adt",
+            "dt",
+            "ADT",
+            "ASTDT",
+            "AENDT",
+            "RFICDT",
+            "ENRLDT",
+        ):
+            data[name] = np.array([], dtype="datetime64[ns]")
+        elif name == "patient_id":
+            data[name] = np.array([], dtype=np.int64)
+        else:
+            data[name] = np.array([], dtype=object)
+    return pd.DataFrame(data)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
@@ -56,6 +150,194 @@ class SourceStatus:
     name: str
     available: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class TrialInputs:
+    """Everything the export and the statistician's page need for one trial at one cut."""
+
+    studyid: str
+    data_cut: dt.date
+    patients: pd.DataFrame
+    """``PATIENT_COLUMNS``, one row per enrolled patient, in study-ID order."""
+    known_alive: pd.DataFrame = field(default_factory=lambda: empty(KNOWN_ALIVE_COLUMNS))
+    assessments: pd.DataFrame = field(default_factory=lambda: empty(ASSESSMENT_COLUMNS))
+    response_records: pd.DataFrame = field(default_factory=lambda: empty(RESPONSE_RECORD_COLUMNS))
+    adverse_events: pd.DataFrame = field(default_factory=lambda: empty(ADVERSE_EVENT_COLUMNS))
+    agents: tuple[str, ...] = ()
+    """Study agent names, in the trial's order (they label AREL1…)."""
+    dose_levels: tuple[tuple[int, str], ...] = ()
+    """(number, label) of the trial's dose levels, in escalation order."""
+    rp2d_level: int | None = None
+    response_available: bool = False
+    sources: tuple[SourceStatus, ...] = ()
+
+    @property
+    def n_patients(self) -> int:
+        return len(self.patients)
+
+    @property
+    def n_treated(self) -> int:
+        return int(self.patients["first_dt"].notna().sum())
+
+    def source(self, name: str) -> SourceStatus | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    @property
+    def dose_group_order(self) -> list[str]:
+        """Dose level labels in escalation order, only those with an enrolled patient."""
+        used = set(self.patients["DOSELVL"].dropna())
+        return [label for _, label in self.dose_levels if label in used]
+
+    @classmethod
+    def from_records(
+        cls,
+        *,
+        studyid: str,
+        data_cut: dt.date,
+        patients: Sequence[PatientRecord],
+        adverse_events: Sequence[AdverseEventRecord] = (),
+        response_available: bool | None = None,
+        **options: object,
+    ) -> TrialInputs:
+        """The frames of ``patients`` (records) — the columnar form the analysis runs on."""
+        if response_available is None:
+            response_available = any(p.response is not None for p in patients)
+        rows, alive = [], []
+        for p in patients:
+            row: dict[str, object] = {
+                "patient_id": p.patient_id,
+                "USUBJID": p.usubjid,
+                "SITEID": p.siteid,
+                "DOSELVL": p.dose_level,
+                "DOSELVLN": p.dose_level_number,
+                "RFICDT": p.consent_date,
+                "ENRLDT": p.enrolment_date,
+                "last_dose_dt": p.last_dose,
+                "off_treatment_dt": p.off_treatment_date,
+                "off_study_dt": p.off_study_date,
+                "off_study_reason": p.off_study_reason,
+                "off_study_label": p.off_study_reason_label,
+                "dlt_evaluable": p.dlt_evaluable,
+            }
+            for key, value in (("first", p.first_dose), ("death", p.death)):
+                row[f"{key}_dt"] = value.dt if value else None
+                row[f"{key}_dom"] = value.srcdom if value else None
+                row[f"{key}_id"] = value.srcid if value else None
+            rows.append(row)
+            alive += [(p.patient_id, d.dt, d.srcdom, d.srcid) for d in p.known_alive]
+        by_patient, assessments, records = response_frames(
+            {p.patient_id: p.response or PatientResponse() for p in patients}
+        )
+        own = [c for c in PATIENT_COLUMNS if c not in RESPONSE_PATIENT_COLUMNS or c == "patient_id"]
+        frame = frame_of(own, rows).merge(by_patient, on="patient_id", how="left")
+        events = [
+            (
+                ae.patient_id,
+                ae.term,
+                ae.decod,
+                ae.bodsys,
+                ae.grade,
+                ae.serious,
+                ae.dlt,
+                ae.onset,
+                ae.resolution,
+                ae.outcome,
+                *(
+                    ae.attributions[i] if i < len(ae.attributions) else None
+                    for i in range(MAX_AGENTS)
+                ),
+                ae.srcid,
+            )
+            for ae in adverse_events
+        ]
+        return cls(
+            studyid=studyid,
+            data_cut=data_cut,
+            patients=frame.reindex(columns=list(PATIENT_COLUMNS)),
+            known_alive=frame_of(KNOWN_ALIVE_COLUMNS, alive),
+            assessments=assessments,
+            response_records=records,
+            adverse_events=frame_of(ADVERSE_EVENT_COLUMNS, events),
+            response_available=response_available,
+            **options,  # type: ignore[arg-type]
+        )
+
+
+RESPONSE_PATIENT_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "progression_dt",
+    "progression_dom",
+    "progression_id",
+    "response_dt",
+    "response_dom",
+    "response_id",
+    "bor",
+    "bor_dt",
+    "evaluable",
+)
+
+
+def response_frames(
+    responses: Mapping[int, PatientResponse],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per-patient responses (keyed by patient id) as the three frames the analysis reads:
+    ``RESPONSE_PATIENT_COLUMNS``, ``ASSESSMENT_COLUMNS`` and ``RESPONSE_RECORD_COLUMNS``."""
+    patients, assessed, records = [], [], []
+    for pid, r in responses.items():
+        row: dict[str, object] = {
+            "patient_id": pid,
+            "bor": r.best_overall_response,
+            "bor_dt": r.best_overall_response_date,
+            "evaluable": r.evaluable,
+        }
+        for key, value in (("progression", r.progression), ("response", r.first_response)):
+            row[f"{key}_dt"] = value.dt if value else None
+            row[f"{key}_dom"] = value.srcdom if value else None
+            row[f"{key}_id"] = value.srcid if value else None
+        patients.append(row)
+        assessed += [(pid, a.adt, a.response, a.adequate, a.srcdom, a.srcid) for a in r.assessments]
+        records += [
+            (
+                pid,
+                x.adt,
+                x.computed,
+                x.confirmed,
+                x.entered,
+                x.adequate,
+                x.visit,
+                x.criteria,
+                x.srcid,
+            )
+            for x in r.records
+        ]
+    return (
+        frame_of(RESPONSE_PATIENT_COLUMNS, patients),
+        frame_of(ASSESSMENT_COLUMNS, assessed),
+        frame_of(RESPONSE_RECORD_COLUMNS, records),
+    )
+
+
+def frame_of(columns: Sequence[str], rows: Sequence[object]) -> pd.DataFrame:
+    """Rows (dicts or tuples in ``columns`` order) as a frame typed like ``empty(columns)``."""
+    if not rows:
+        return empty(columns)
+    if isinstance(rows[0], dict):
+        frame = pd.DataFrame(list(rows), columns=list(columns))
+    else:
+        frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    template = empty(columns)
+    for name in columns:
+        if template[name].dtype.kind == "M":
+            frame[name] = dates(frame[name])
+        elif name == "patient_id":
+            frame[name] = frame[name].astype(np.int64)
+        else:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
+
+
+# --- Records: one patient at a time (tests, small callers) -------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +413,7 @@ class PatientRecord:
     """None when the response source is not available."""
 
     def endpoint_input(self) -> PatientEndpointInput:
+        """The same patient for the scalar (reference) derivation."""
         response = self.response or PatientResponse()
         return PatientEndpointInput(
             usubjid=self.usubjid,
@@ -143,226 +426,222 @@ class PatientRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TrialInputs:
-    """Everything the export and the statistician's page need for one trial at one cut."""
-
-    studyid: str
-    data_cut: dt.date
-    patients: tuple[PatientRecord, ...]
-    agents: tuple[str, ...] = ()
-    """Study agent names, in the trial's order (they label AREL1…)."""
-    dose_levels: tuple[tuple[int, str], ...] = ()
-    """(number, label) of the trial's dose levels, in escalation order."""
-    adverse_events: tuple[AdverseEventRecord, ...] = ()
-    rp2d_level: int | None = None
-    sources: tuple[SourceStatus, ...] = field(default_factory=tuple)
-
-    def source(self, name: str) -> SourceStatus | None:
-        for item in self.sources:
-            if item.name == name:
-                return item
-        return None
-
-    @property
-    def dose_groups(self) -> dict[str, str]:
-        """USUBJID → dose level label, for the grouped Kaplan–Meier fits."""
-        return {p.usubjid: p.dose_level for p in self.patients if p.dose_level is not None}
-
-    @property
-    def dose_group_order(self) -> list[str]:
-        """Dose level labels in escalation order, only those with an enrolled patient."""
-        used = {p.dose_level for p in self.patients}
-        return [label for _, label in self.dose_levels if label in used]
-
-
 # --- ADSL ---------------------------------------------------------------------------------------
 
 
-def _yn(value: bool | None) -> str | None:
-    if value is None:
-        return None
-    return "Y" if value else "N"
+def _dt(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype="datetime64[ns]")
 
 
-def response_evaluable(patient: PatientRecord) -> bool | None:
-    """EFFFL as a boolean (None when the response source is not available)."""
-    response = patient.response
-    if response is None:
-        return None
-    if response.evaluable is not None:
-        return response.evaluable
-    if patient.first_dose is None:
-        return False
-    start = patient.first_dose.dt
-    return any(a.adequate and a.adt > start for a in response.assessments)
+def _text(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=object)
 
 
-def end_of_study(patient: PatientRecord) -> tuple[str, str | None, dt.date | None]:
-    """(EOSSTT, DCSREAS, EOSDT) at the cut."""
-    if patient.off_study_date is None:
-        return ONGOING, None, None
-    if patient.off_study_reason in COMPLETED_REASONS:
-        return COMPLETED, None, patient.off_study_date
-    reason = (patient.off_study_reason_label or patient.off_study_reason or "").upper() or None
-    return DISCONTINUED, reason, patient.off_study_date
+def response_evaluable(inputs: TrialInputs) -> np.ndarray:
+    """EFFFL as True/False/None per patient (None when the response source is off)."""
+    p = inputs.patients
+    n = len(p)
+    if not inputs.response_available:
+        return np.full(n, None, dtype=object)
+    start = pd.Series(_dt(p, "first_dt"), index=p["patient_id"].to_numpy())
+    a = inputs.assessments
+    after_start = a["adt"].to_numpy(dtype="datetime64[ns]") > start.reindex(
+        a["patient_id"].to_numpy()
+    ).to_numpy(dtype="datetime64[ns]")
+    adequate = a["adequate"].astype(bool).to_numpy()
+    evaluated = set(a["patient_id"].to_numpy()[after_start & adequate].tolist())
+    derived = p["first_dt"].notna().to_numpy() & p["patient_id"].isin(evaluated).to_numpy()
+    given = _text(p, "evaluable")
+    return np.where(pd.isna(given), derived, given).astype(object)
 
 
-def last_known_alive(patient: PatientRecord) -> dt.date | None:
-    """LSTALVDT (see the module docstring)."""
-    if patient.death is not None:
-        return patient.death.dt
-    dates = [d.dt for d in patient.known_alive]
-    if patient.first_dose is not None:
-        dates.append(patient.first_dose.dt)
-    if patient.response is not None:
-        dates += [a.adt for a in patient.response.assessments]
-    return max(dates) if dates else None
+def last_known_alive(inputs: TrialInputs) -> np.ndarray:
+    """LSTALVDT per patient (see the module docstring)."""
+    p = inputs.patients
+    ids = p["patient_id"].to_numpy()
+    pieces = [
+        pd.Series(_dt(p, key), index=ids) for key in ("first_dt", "progression_dt", "response_dt")
+    ]
+    pieces.append(
+        pd.Series(_dt(inputs.known_alive, "dt"), index=inputs.known_alive["patient_id"].to_numpy())
+    )
+    pieces.append(
+        pd.Series(_dt(inputs.assessments, "adt"), index=inputs.assessments["patient_id"].to_numpy())
+    )
+    latest = pd.concat(pieces).dropna()
+    latest = latest[latest.to_numpy() <= np.datetime64(inputs.data_cut, "ns")]
+    by_patient = latest.groupby(level=0).max().reindex(ids).to_numpy(dtype="datetime64[ns]")
+    death = _dt(p, "death_dt")
+    return np.where(np.isnat(death), by_patient, death)
 
 
-def adsl_rows(inputs: TrialInputs) -> list[dict[str, object]]:
-    """ADSL rows in patient order (the order of ``inputs.patients``)."""
-    rows = []
-    for p in inputs.patients:
-        treated = p.first_dose is not None
-        eosstt, dcsreas, eosdt = end_of_study(p)
-        rp2d = None
-        if inputs.rp2d_level is not None:
-            rp2d = treated and p.dose_level_number == inputs.rp2d_level
-        response = p.response
-        rows.append(
-            {
-                "STUDYID": inputs.studyid,
-                "USUBJID": p.usubjid,
-                "SITEID": p.siteid,
-                "DOSELVL": p.dose_level,
-                "DOSELVLN": p.dose_level_number,
-                "RFICDT": p.consent_date,
-                "ENRLDT": p.enrolment_date,
-                "TRTSDT": p.first_dose.dt if p.first_dose else None,
-                "TRTEDT": p.last_dose,
-                "SAFFL": _yn(treated),
-                "DLTEVLFL": _yn(p.dlt_evaluable),
-                "EFFFL": _yn(response_evaluable(p)),
-                "RP2DFL": _yn(rp2d),
-                "BOR": response.best_overall_response if response else None,
-                "BORDT": response.best_overall_response_date if response else None,
-                "EOSSTT": eosstt,
-                "DCSREAS": dcsreas,
-                "EOSDT": eosdt,
-                "DTHDT": p.death.dt if p.death else None,
-                "LSTALVDT": last_known_alive(p),
-                "DCUTDT": inputs.data_cut,
-            }
-        )
-    return rows
+def adsl_frame(inputs: TrialInputs) -> pd.DataFrame:
+    """ADSL, one row per patient, in the order of ``inputs.patients``."""
+    p = inputs.patients
+    n = len(p)
+    treated = p["first_dt"].notna().to_numpy()
+    off_study = p["off_study_dt"].notna().to_numpy()
+    completed = off_study & p["off_study_reason"].isin(COMPLETED_REASONS).to_numpy()
+    discontinued = off_study & ~completed
+    reason = np.array(
+        [
+            (label or code or "").upper() or None
+            for label, code in zip(
+                _text(p, "off_study_label"), _text(p, "off_study_reason"), strict=True
+            )
+        ],
+        dtype=object,
+    )
+    if inputs.rp2d_level is None:
+        rp2d = np.full(n, None, dtype=object)
+    else:
+        level = p["DOSELVLN"].to_numpy(dtype=object)
+        rp2d = yes_no(treated & (level == inputs.rp2d_level))
+    respond = inputs.response_available
+    no_text = np.full(n, None, dtype=object)
+    columns = {
+        "STUDYID": np.full(n, inputs.studyid, dtype=object),
+        "USUBJID": _text(p, "USUBJID"),
+        "SITEID": _text(p, "SITEID"),
+        "DOSELVL": _text(p, "DOSELVL"),
+        "DOSELVLN": _text(p, "DOSELVLN"),
+        "RFICDT": _dt(p, "RFICDT"),
+        "ENRLDT": _dt(p, "ENRLDT"),
+        "TRTSDT": _dt(p, "first_dt"),
+        "TRTEDT": _dt(p, "last_dose_dt"),
+        "SAFFL": yes_no(treated),
+        "DLTEVLFL": yes_no(_text(p, "dlt_evaluable")),
+        "EFFFL": yes_no(response_evaluable(inputs)),
+        "RP2DFL": rp2d,
+        "BOR": _text(p, "bor") if respond else no_text,
+        "BORDT": _dt(p, "bor_dt") if respond else np.full(n, NAT),
+        "EOSSTT": np.select([completed, discontinued], [COMPLETED, DISCONTINUED], ONGOING).astype(
+            object
+        ),
+        "DCSREAS": np.where(discontinued, reason, None),
+        "EOSDT": _dt(p, "off_study_dt"),
+        "DTHDT": _dt(p, "death_dt"),
+        "LSTALVDT": last_known_alive(inputs),
+        "DCUTDT": np.full(n, np.datetime64(inputs.data_cut, "ns")),
+    }
+    return typed_frame("adsl", columns, n)
 
 
 # --- ADAE and ADRS ------------------------------------------------------------------------------
 
 
-def adae_rows(inputs: TrialInputs) -> list[dict[str, object]]:
-    """ADAE rows: patient order, then onset date, then source order; AESEQ numbers them."""
-    by_patient: dict[int, list[AdverseEventRecord]] = {}
-    for ae in inputs.adverse_events:
-        by_patient.setdefault(ae.patient_id, []).append(ae)
-    rows: list[dict[str, object]] = []
-    n_agents = len(inputs.agents)
-    for p in inputs.patients:
-        events = sorted(
-            by_patient.get(p.patient_id, ()),
-            key=lambda ae: (ae.onset or dt.date.max, ae.srcid or ""),
-        )
-        start = p.first_dose.dt if p.first_dose else None
-        for seq, ae in enumerate(events, start=1):
-            row: dict[str, object] = {
-                "STUDYID": inputs.studyid,
-                "USUBJID": p.usubjid,
-                "AESEQ": seq,
-                "AETERM": ae.term,
-                "AEDECOD": ae.decod,
-                "AEBODSYS": ae.bodsys,
-                "AETOXGR": ae.grade,
-                "AESER": _yn(ae.serious),
-                "DLTFL": _yn(ae.dlt),
-                "TRTEMFL": _yn(None if start is None or ae.onset is None else ae.onset >= start),
-                "ASTDT": ae.onset,
-                "AENDT": ae.resolution,
-                "AEOUT": ae.outcome,
-            }
-            for i in range(n_agents):
-                row[f"AREL{i + 1}"] = ae.attributions[i] if i < len(ae.attributions) else None
-            rows.append(row)
-    return rows
+def _with_patients(frame: pd.DataFrame, inputs: TrialInputs) -> pd.DataFrame:
+    """``frame`` joined to its patients (position, USUBJID, first dose), patients' order."""
+    p = inputs.patients
+    keys = pd.DataFrame(
+        {
+            "patient_id": p["patient_id"].to_numpy(),
+            "position": np.arange(len(p)),
+            "USUBJID": _text(p, "USUBJID"),
+            "first_dt": _dt(p, "first_dt"),
+        }
+    )
+    return frame.merge(keys, on="patient_id", how="inner")
 
 
-def adrs_rows(inputs: TrialInputs) -> list[dict[str, object]]:
-    """ADRS rows: patient order, then assessment date."""
-    rows: list[dict[str, object]] = []
-    for p in inputs.patients:
-        if p.response is None:
-            continue
-        for r in sorted(p.response.records, key=lambda r: (r.adt, r.srcid or "")):
-            agree = None
-            if r.computed is not None and r.entered is not None:
-                agree = r.computed == r.entered
-            rows.append(
-                {
-                    "STUDYID": inputs.studyid,
-                    "USUBJID": p.usubjid,
-                    "PARAMCD": "OVRLRESP",
-                    "PARAM": "Overall Response by Investigator",
-                    "RSCRIT": r.criteria,
-                    "AVISIT": r.visit,
-                    "ADT": r.adt,
-                    "AVALC": r.computed,
-                    "CONFRESP": r.confirmed,
-                    "INVRESP": r.entered,
-                    "AGREEFL": _yn(agree),
-                    "ADEQFL": _yn(r.adequate),
-                    "SRCID": r.srcid,
-                }
-            )
-    return rows
+def adae_frame(inputs: TrialInputs, *, n_agents: int) -> pd.DataFrame:
+    """ADAE: patient order, then onset date (unknown last), then source order; AESEQ numbers
+    each patient's events from 1."""
+    ae = _with_patients(inputs.adverse_events, inputs)
+    ae["onset_key"] = ae["ASTDT"].to_numpy(dtype="datetime64[ns]")
+    ae["src_key"] = ae["srcid"].astype(object).where(ae["srcid"].notna(), "").astype(str)
+    ae = ae.sort_values(
+        ["position", "onset_key", "src_key"], na_position="last", kind="mergesort"
+    ).reset_index(drop=True)
+    m = len(ae)
+    onset = _dt(ae, "ASTDT")
+    start = _dt(ae, "first_dt")
+    emergent = np.where(np.isnat(onset) | np.isnat(start), None, onset >= start)
+    columns: dict[str, object] = {
+        "STUDYID": np.full(m, inputs.studyid, dtype=object),
+        "USUBJID": _text(ae, "USUBJID"),
+        "AESEQ": (ae.groupby("position").cumcount() + 1).to_numpy(dtype=np.int64),
+        "AETERM": _text(ae, "AETERM"),
+        "AEDECOD": _text(ae, "AEDECOD"),
+        "AEBODSYS": _text(ae, "AEBODSYS"),
+        "AETOXGR": _text(ae, "AETOXGR"),
+        "AESER": yes_no(_text(ae, "serious")),
+        "DLTFL": yes_no(_text(ae, "dlt")),
+        "TRTEMFL": yes_no(emergent),
+        "ASTDT": onset,
+        "AENDT": _dt(ae, "AENDT"),
+        "AEOUT": _text(ae, "AEOUT"),
+    }
+    for i in range(1, MAX_AGENTS + 1):
+        columns[f"AREL{i}"] = _text(ae, f"AREL{i}")
+    frame = typed_frame("adae", columns, m)
+    return frame.drop(columns=[f"AREL{i}" for i in range(n_agents + 1, MAX_AGENTS + 1)])
+
+
+def adrs_frame(inputs: TrialInputs) -> pd.DataFrame:
+    """ADRS: patient order, then assessment date."""
+    rs = _with_patients(inputs.response_records, inputs)
+    rs["src_key"] = rs["SRCID"].astype(object).where(rs["SRCID"].notna(), "").astype(str)
+    rs = rs.sort_values(["position", "ADT", "src_key"], kind="mergesort").reset_index(drop=True)
+    m = len(rs)
+    computed, entered = _text(rs, "AVALC"), _text(rs, "INVRESP")
+    known = ~(pd.isna(computed) | pd.isna(entered))
+    agree = np.where(known, computed == entered, None)
+    columns = {
+        "STUDYID": np.full(m, inputs.studyid, dtype=object),
+        "USUBJID": _text(rs, "USUBJID"),
+        "PARAMCD": np.full(m, "OVRLRESP", dtype=object),
+        "PARAM": np.full(m, "Overall Response by Investigator", dtype=object),
+        "RSCRIT": _text(rs, "RSCRIT"),
+        "AVISIT": _text(rs, "AVISIT"),
+        "ADT": _dt(rs, "ADT"),
+        "AVALC": computed,
+        "CONFRESP": _text(rs, "CONFRESP"),
+        "INVRESP": entered,
+        "AGREEFL": yes_no(agree),
+        "ADEQFL": yes_no(_text(rs, "adequate")),
+        "SRCID": _text(rs, "SRCID"),
+    }
+    return typed_frame("adrs", columns, m)
 
 
 # --- Swimmer lanes and response rates -----------------------------------------------------------
 
 
-def swimmer_lanes(inputs: TrialInputs, endpoints: Sequence[EndpointValue]) -> list[SwimmerLane]:
+def _days(day: object, start: pd.Timestamp) -> float | None:
+    return None if pd.isna(day) else float((pd.Timestamp(day) - start).days)
+
+
+def swimmer_lanes(inputs: TrialInputs, adtte: pd.DataFrame) -> list[SwimmerLane]:
     """One lane per treated patient: first dose to the end of treatment (or, still on
     treatment, to the last date known alive), with first response, progression and death."""
-    events: dict[tuple[str, str], EndpointValue] = {(e.usubjid, e.paramcd): e for e in endpoints}
+    ttp = adtte[(adtte["PARAMCD"] == TTP) & (adtte["CNSR"] == 0)]
+    progression = dict(zip(ttp["USUBJID"], ttp["ADT"], strict=True))
+    alive = inputs.known_alive.groupby("patient_id")["dt"].max()
     lanes = []
-    for p in inputs.patients:
-        if p.first_dose is None:
+    for row in inputs.patients.itertuples(index=False):
+        if pd.isna(row.first_dt):
             continue
-        start = p.first_dose.dt
-        ongoing = p.off_treatment_date is None and p.death is None
-        if p.off_treatment_date is not None:
-            end = p.off_treatment_date
+        start = pd.Timestamp(row.first_dt)
+        ongoing = pd.isna(row.off_treatment_dt) and pd.isna(row.death_dt)
+        if not pd.isna(row.off_treatment_dt):
+            end = pd.Timestamp(row.off_treatment_dt)
         elif ongoing:
-            end = max([start, *(d.dt for d in p.known_alive)])
+            last = alive.get(row.patient_id)
+            end = (
+                max(start, pd.Timestamp(last)) if last is not None and not pd.isna(last) else start
+            )
         else:
-            end = p.last_dose or start
-        response = p.response or PatientResponse()
-        ttp = events.get((p.usubjid, "TTP"))
-        progression = ttp.adt if ttp is not None and ttp.is_event else None
-
-        def days(day: dt.date | None, start: dt.date = start) -> float | None:
-            return None if day is None else float((day - start).days)
-
+            end = start if pd.isna(row.last_dose_dt) else pd.Timestamp(row.last_dose_dt)
         lanes.append(
             SwimmerLane(
-                usubjid=p.usubjid,
+                usubjid=row.USUBJID,
                 treatment_days=float(max((end - start).days, 0)),
                 ongoing=ongoing,
-                first_response_days=days(
-                    response.first_response.dt if response.first_response else None
-                ),
-                progression_days=days(progression),
-                death_days=days(p.death.dt if p.death else None),
-                group=p.dose_level,
+                first_response_days=_days(row.response_dt, start),
+                progression_days=_days(progression.get(row.USUBJID), start),
+                death_days=_days(row.death_dt, start),
+                group=row.DOSELVL,
             )
         )
     return lanes
@@ -379,18 +658,14 @@ class ResponseCount:
 
 def response_counts(inputs: TrialInputs) -> list[ResponseCount]:
     """Overall (``ALL``) then by dose level in escalation order."""
-    counts: dict[str, list[int]] = {OVERALL: [0, 0]}
+    p = inputs.patients
+    evaluable = np.array([v is True for v in response_evaluable(inputs)], dtype=bool)
+    responder = p["bor"].isin(RESPONDER_CATEGORIES).to_numpy() & evaluable
+    levels = _text(p, "DOSELVL")
+    counts = [ResponseCount(OVERALL, int(responder.sum()), int(evaluable.sum()))]
     for label in inputs.dose_group_order:
-        counts[label] = [0, 0]
-    for p in inputs.patients:
-        if not response_evaluable(p):
-            continue
-        responder = (
-            p.response is not None and p.response.best_overall_response in RESPONDER_CATEGORIES
+        mask = levels == label
+        counts.append(
+            ResponseCount(label, int((responder & mask).sum()), int((evaluable & mask).sum()))
         )
-        for key in (OVERALL, p.dose_level):
-            if key is None or key not in counts:
-                continue
-            counts[key][1] += 1
-            counts[key][0] += int(responder)
-    return [ResponseCount(group, x, n) for group, (x, n) in counts.items()]
+    return counts

@@ -48,7 +48,7 @@ def dosed_patient(
     t, *, first_dose_days_ago: int = 15, site=None, coordinator=None, today: date | None = None
 ) -> Patient:
     """An enrolled trial-A patient at DL1 whose C1D1 doses were given ``first_dose_days_ago``
-    days ago, with the safety hook run as the trials app will run it."""
+    days ago (the trials service opens the DLT window through the safety hook)."""
     site = site or t.site_a
     coordinator = coordinator or t.coordinator_a
     patient = enrolled_patient(
@@ -68,13 +68,17 @@ def dosed_patient(
 def record_visit(
     patient: Patient, code: str, on: date, user, doses, *, today: date | None = None
 ) -> Visit:
-    """Record a visit's doses, then run the safety hook (as of ``today``, default the real
-    today) as the trials app runs it after saving doses."""
+    """Record a visit's doses through the trials service, which runs the safety hook (as of
+    ``today``, default the real today)."""
     visit = Visit.objects.get(patient=patient, code=code)
     trial_services.visit_record(
-        visit=visit, visit_date=on, acting_user=user, expected_version=None, doses=doses
+        visit=visit,
+        visit_date=on,
+        acting_user=user,
+        expected_version=None,
+        doses=doses,
+        today=today,
     )
-    services.safety_on_doses_recorded(patient=patient, acting_user=user, today=today)
     return visit
 
 

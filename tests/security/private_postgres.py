@@ -6,6 +6,7 @@ Unix socket, so stopping it disturbs nobody else. ``close()`` stops it and delet
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -67,7 +68,12 @@ class PrivatePostgres:
         )
 
     def close(self) -> None:
+        # Stop whatever server runs now and delete its data. (The wheel's own clean-up would look
+        # for the postmaster it started, which a restart has replaced.)
         try:
-            self._server.cleanup()
-        finally:
-            shutil.rmtree(self._base, ignore_errors=True)
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        atexit.unregister(self._server._cleanup)
+        type(self._server)._instances.pop(self.pgdata, None)
+        shutil.rmtree(self._base, ignore_errors=True)

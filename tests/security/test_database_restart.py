@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def app_on_private_server(private_server, tmp_path, password):
                 "--threads=8",
                 "--timeout=60",
                 "--graceful-timeout=5",
+                "--no-control-socket",
             ],
             cwd=ROOT,
             env=env,
@@ -118,7 +120,7 @@ def app_on_private_server(private_server, tmp_path, password):
         proc.kill()
         raise AssertionError(f"gunicorn did not start:\n{log_path.read_text()}")
     yield base, token, proc, log_path
-    proc.terminate()
+    proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
@@ -251,7 +253,7 @@ def test_database_restart_under_load(app_on_private_server, private_server, pass
     # when: the database crashes, stays down a few seconds, and comes back
     private_server.stop("immediate")
     down_from = time.monotonic()
-    time.sleep(3)
+    time.sleep(2)
     down_until = time.monotonic()
     private_server.start()
     recovered = load.wait_for_success(since=time.monotonic(), timeout=15)

@@ -184,7 +184,7 @@ def toy_inputs() -> TrialInputs:
         toy_patient(i + 1, t, e, "DL1" if i % 2 == 0 else "DL2")
         for i, (t, e) in enumerate(zip(TOY_TIMES, TOY_EVENTS, strict=True))
     )
-    return TrialInputs(
+    return TrialInputs.from_records(
         studyid="IPD",
         data_cut=dt.date(2025, 6, 30),
         patients=patients,

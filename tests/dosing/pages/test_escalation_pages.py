@@ -8,8 +8,16 @@ from django.urls import reverse
 from dosing.models import DecisionStatus, OcSimulationJob, TrialEscalation
 from tests.conftest import client_for
 from tests.dosing.factories import cohort, evaluate, set_dlt_state
-from tests.factories import MembershipFactory, TrialFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    TrialFactory,
+    UserFactory,
+    answer_all_eligible,
+    days_ago,
+    screen_patient,
+)
 from tests.security.helpers import confirmed_device, totp_code
+from trials import services as trial_services
 from trials.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +252,17 @@ def test_a_monitor_cannot_start_a_simulation(ipd):
     )
 
     assert response.status_code == 403
+
+
+def test_the_enrolment_page_says_which_level_is_open_or_why_the_patient_waits(ipd):
+    cohort(ipd, ["PENDING", "PENDING", "PENDING"])
+    patient = screen_patient(ipd.trial, ipd.site_a, ipd.coordinator_a)
+    answer_all_eligible(patient, ipd.coordinator_a)
+    trial_services.consent_record(
+        patient=patient, version="1", consent_date=days_ago(2), acting_user=ipd.coordinator_a
+    )
+
+    response = client_for(ipd.coordinator_a).get(reverse("patient_enrol", args=[patient.pk]))
+
+    help_text = response.context["form"].fields["dose_level"].help_text
+    assert help_text.startswith("Dose escalation assigns the open level: Cohort full, awaiting")

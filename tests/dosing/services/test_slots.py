@@ -27,7 +27,10 @@ def _consented(t):
 
 def _enrol(t, patient, dose_level=None):
     return trial_services.patient_enrol(
-        patient=patient, acting_user=t.coordinator_a, enrolment_date=days_ago(1), dose_level=dose_level
+        patient=patient,
+        acting_user=t.coordinator_a,
+        enrolment_date=days_ago(1),
+        dose_level=dose_level,
     )
 
 

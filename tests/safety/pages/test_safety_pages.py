@@ -138,10 +138,7 @@ def lab_suggestion(t, patient, analyte="ANC", value="0.3"):
         unit="10^9/L",
         acting_user=t.coordinator_a,
     )
-    (suggestion,) = services.safety_grade_lab_results(
-        patient=patient, lab_result_ids=[lab.pk], acting_user=t.coordinator_a
-    )
-    return suggestion
+    return LabGradeSuggestion.objects.get(lab_result=lab)  # graded when saved
 
 
 def test_lab_suggestions_are_confirmed_or_dismissed_from_the_page(ipd, in_window):
@@ -283,17 +280,16 @@ def test_tables_page_shows_the_dlt_listing(ipd, in_window):
     assert "Neutrophil count decreased" in html
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "/safety/IPD/adverse-events/",
-        "/safety/IPD/dlt/",
-        "/safety/IPD/sae/",
-        "/safety/IPD/lab-suggestions/",
-        "/safety/IPD/tables/",
-    ],
-)
-def test_list_pages_take_a_constant_number_of_queries(ipd, url, django_assert_num_queries):
+LIST_PAGES = [
+    "/safety/IPD/adverse-events/",
+    "/safety/IPD/dlt/",
+    "/safety/IPD/sae/",
+    "/safety/IPD/lab-suggestions/",
+    "/safety/IPD/tables/",
+]
+
+
+def test_list_pages_take_a_constant_number_of_queries(ipd, django_assert_num_queries):
     client = client_for(ipd.investigator)
 
     def add_patient_with_events(days):
@@ -307,11 +303,15 @@ def test_list_pages_take_a_constant_number_of_queries(ipd, url, django_assert_nu
         lab_suggestion(ipd, patient)
 
     add_patient_with_events(14)
-    client.get(url)  # warm the session and caches
-    with CaptureQueriesContext(connection) as one:
-        assert client.get(url).status_code == 200
+    client.get(LIST_PAGES[0])  # the session's first request loads it
+    with_one = {}
+    for url in LIST_PAGES:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        with_one[url] = len(captured.captured_queries)
     add_patient_with_events(13)
     add_patient_with_events(12)
 
-    with django_assert_num_queries(len(one.captured_queries)):
-        assert client.get(url).status_code == 200
+    for url in LIST_PAGES:
+        with django_assert_num_queries(with_one[url]):
+            assert client.get(url).status_code == 200

@@ -80,25 +80,26 @@ def test_the_database_refuses_a_disallowed_grade_whatever_the_code_path(ipd, in_
         AdverseEvent.objects.filter(pk=ae.pk).update(term="Fatigue")
 
 
-@pytest.mark.parametrize(
-    ("fields", "field", "fragment"),
-    [
-        ({"term": "Not a term"}, "term", "is not a CTCAE v5.0 term"),
-        ({"resolution_date": days_ago(6)}, "resolution_date", "before its onset"),
-        ({"resolution_date": days_ago(1)}, "outcome", "choose its outcome"),
-        ({"outcome": "recovered"}, "resolution_date", "Give the date the event ended"),
-        ({"onset_date": days_ago(-2)}, "grade", "in the future"),
-        ({"onset_date": days_ago(40)}, "onset_date", "before the patient's consent"),
-        ({"grade": 5, "term": "Fatigue"}, "grade", "not defined for Fatigue"),
-        ({"seriousness": ["serious_death"]}, "seriousness", "fatal outcome"),
-        (
-            {"attributions": [AttributionInput("XYZ", "possible")]},
-            "attributions.XYZ",
-            "not an agent",
-        ),
-    ],
-)
-def test_bad_events_are_refused_with_field_messages(ipd, in_window, fields, field, fragment):
+# (what is wrong, the input that is wrong, the field that says so, what it says)
+BAD_EVENTS = [
+    ("unknown term", {"term": "Not a term"}, "term", "is not a CTCAE v5.0 term"),
+    ("resolved before onset", {"resolution_date": days_ago(6)}, "resolution_date", "before"),
+    ("resolved, outcome open", {"resolution_date": days_ago(1)}, "outcome", "choose its outcome"),
+    ("recovered, no date", {"outcome": "recovered"}, "resolution_date", "Give the date"),
+    ("future onset", {"onset_date": days_ago(-2)}, "grade", "in the future"),
+    ("before consent", {"onset_date": days_ago(40)}, "onset_date", "before the patient's consent"),
+    ("grade 5 fatigue", {"grade": 5, "term": "Fatigue"}, "grade", "not defined for Fatigue"),
+    ("death, not fatal", {"seriousness": ["serious_death"]}, "seriousness", "fatal outcome"),
+    (
+        "unknown agent",
+        {"attributions": [AttributionInput("XYZ", "possible")]},
+        "attributions.XYZ",
+        "not an agent",
+    ),
+]
+
+
+def test_bad_events_are_refused_with_field_messages(ipd, in_window):
     base = {
         "patient": in_window,
         "term": "Nausea",
@@ -106,11 +107,16 @@ def test_bad_events_are_refused_with_field_messages(ipd, in_window, fields, fiel
         "grade": 2,
         "acting_user": ipd.coordinator_a,
     }
+    said = {}
 
-    with pytest.raises(ValidationError) as caught:
-        services.adverse_event_create(**{**base, **fields})
+    for case, fields, field, _ in BAD_EVENTS:
+        with pytest.raises(ValidationError) as caught:
+            services.adverse_event_create(**{**base, **fields})
+        said[case] = " ".join(caught.value.message_dict.get(field, ["(no message on the field)"]))
 
-    assert any(fragment in m for m in caught.value.message_dict[field])
+    assert {case: fragment in said[case] for case, *_, fragment in BAD_EVENTS} == {
+        case: True for case, *_ in BAD_EVENTS
+    }, said
     assert not AdverseEvent.objects.exists()
 
 

@@ -420,17 +420,16 @@ def test_the_sweep_is_idempotent(ipd, escalations, django_capture_on_commit_call
 def test_off_treatment_for_progression_inside_the_window_is_not_evaluable(
     ipd, in_window, escalations, django_capture_on_commit_callbacks
 ):
-    trial_services.patient_transition(
-        patient=in_window,
-        to_status="off_treatment",
-        effective_date=days_ago(2),
-        reason_code="progression",
-        reason="PD on imaging",
-        acting_user=ipd.coordinator_a,
-    )
-
+    # when the trials app takes the patient off treatment (it calls the safety hook)
     with django_capture_on_commit_callbacks(execute=True):
-        services.safety_on_patient_status_changed(patient=in_window, acting_user=ipd.coordinator_a)
+        trial_services.patient_transition(
+            patient=in_window,
+            to_status="off_treatment",
+            effective_date=days_ago(2),
+            reason_code="progression",
+            reason="PD on imaging",
+            acting_user=ipd.coordinator_a,
+        )
 
     assert DltWindow.objects.get(patient=in_window).status == "not_evaluable"
     assert escalations == [(ipd.trial.pk,)]

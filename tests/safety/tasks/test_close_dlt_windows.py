@@ -1,14 +1,15 @@
 """The daily beat task closes DLT windows past their last day and enqueues the escalation
 evaluation for the trial; run again, it changes nothing."""
 
+from decimal import Decimal
+
 import pytest
 
 from safety.models import DltWindow, LabGradeSuggestion
 from safety.tasks import close_dlt_windows, grade_lab_results
 from tests.factories import days_ago
 from tests.safety.factories import FULL_C1_DOSES, POM_DEX, dosed_patient, record_visit
-from trials import services as trial_services
-from trials.models import Visit
+from trials.models import LabResult, Visit
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +38,19 @@ def test_the_task_closes_windows_past_their_last_day(
     assert close_dlt_windows() == 0
 
 
-def test_grading_task_tolerates_a_missing_patient_and_is_idempotent(ipd, in_window):
-    lab = trial_services.lab_result_record(
+def test_grading_task_grades_rows_saved_without_the_hook_and_is_idempotent(ipd, in_window):
+    # given a result stored without the trials service (a bulk import, say)
+    lab = LabResult.objects.create(
+        patient=in_window,
         visit=Visit.objects.get(patient=in_window, code="C1D1"),
         analyte="ANC",
-        value="0.2",
+        collected_on=days_ago(15),
+        value_as_entered="0.2",
+        unit_as_entered="10^9/L",
+        value=Decimal("0.2"),
         unit="10^9/L",
-        acting_user=ipd.coordinator_a,
+        lln=Decimal("1.8"),
+        uln=Decimal("7.5"),
     )
 
     assert grade_lab_results(in_window.pk, [lab.pk], ipd.coordinator_a.pk) == 1

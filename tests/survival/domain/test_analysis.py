@@ -82,8 +82,8 @@ def test_orr_with_clopper_pearson_interval():
             first_response=SourcedDate(D(2024, 2, 1), "RS", "1") if i == 0 else None,
         )
         patients.append(dataclasses.replace(base, response=response))
-    inputs = TrialInputs(
-        studyid="IPD", data_cut=D(2024, 12, 31), patients=tuple(patients), dose_levels=((1, "DL1"),)
+    inputs = TrialInputs.from_records(
+        studyid="IPD", data_cut=D(2024, 12, 31), patients=patients, dose_levels=((1, "DL1"),)
     )
 
     rates = analyse(inputs).response_rates

@@ -2,18 +2,20 @@
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
-from survival.domain.endpoints import ResponseAssessment, SourcedDate, derive_all_endpoints
+from survival.domain.columns import derive_adtte
+from survival.domain.endpoints import ResponseAssessment, SourcedDate
 from survival.domain.inputs import (
     AdverseEventRecord,
     PatientRecord,
     PatientResponse,
     ResponseRecord,
     TrialInputs,
-    adae_rows,
-    adrs_rows,
-    adsl_rows,
+    adae_frame,
+    adrs_frame,
+    adsl_frame,
     response_counts,
     swimmer_lanes,
 )
@@ -50,7 +52,34 @@ def inputs(*patients, **fields) -> TrialInputs:
         "dose_levels": ((-1, "DL−1"), (1, "DL1"), (2, "DL2")),
     }
     values.update(fields)
-    return TrialInputs(**values)
+    return TrialInputs.from_records(**values)
+
+
+def adsl_rows(data: TrialInputs) -> list[dict]:
+    """ADSL as plain dicts: missing values None, dates as ``date``."""
+    return plain(adsl_frame(data))
+
+
+def plain(frame) -> list[dict]:
+    rows = []
+    for record in frame.astype(object).to_dict("records"):
+        rows.append(
+            {
+                k: None
+                if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+                else (v.date() if isinstance(v, pd.Timestamp) else v)
+                for k, v in record.items()
+            }
+        )
+    return rows
+
+
+def adae_rows(data: TrialInputs) -> list[dict]:
+    return plain(adae_frame(data, n_agents=len(data.agents)))
+
+
+def adrs_rows(data: TrialInputs) -> list[dict]:
+    return plain(adrs_frame(data))
 
 
 def test_adsl_flags_unknown_sources_are_empty_not_no():
@@ -250,9 +279,11 @@ def test_swimmer_lanes_mark_response_progression_and_ongoing_treatment():
     )
     ongoing = record(usubjid="IPD-01-002", patient_id=2)
     data = inputs(progressed, ongoing)
-    endpoints = derive_all_endpoints([p.endpoint_input() for p in data.patients], data_cut=CUT)
+    adtte = derive_adtte(
+        data.patients, data.known_alive, data.assessments, data_cut=CUT, studyid="IPD"
+    )
 
-    first, second = swimmer_lanes(data, endpoints)
+    first, second = swimmer_lanes(data, adtte)
 
     assert (first.treatment_days, first.ongoing) == (101.0, False)
     assert (first.first_response_days, first.progression_days) == (30.0, 90.0)

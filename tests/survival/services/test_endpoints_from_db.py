@@ -167,7 +167,7 @@ def test_response_inputs_give_ttp_pfs_and_dor(trial, monkeypatch):
         "response_source",
         lambda trial, *, data_cut, patient_ids: (
             SourceStatus("response", True, "test"),
-            {p.pk: response},
+            selectors.ResponseFrames.from_responses({p.pk: response}),
         ),
     )
 
