@@ -6,7 +6,6 @@ import pytest
 from django.db import transaction
 
 from config.enqueue import enqueue_on_commit, send_quietly
-from trials.tasks import health_ping
 
 
 class BrokenTask:
@@ -34,10 +33,9 @@ def test_enqueue_on_commit_waits_for_commit(django_capture_on_commit_callbacks):
         def apply_async(self, args, kwargs, retry):
             sent.append(args)
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            enqueue_on_commit(RecordingTask(), 7)
-            assert sent == []
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        enqueue_on_commit(RecordingTask(), 7)
+        assert sent == []
 
     assert len(callbacks) == 1
     assert sent == [(7,)]
@@ -45,12 +43,18 @@ def test_enqueue_on_commit_waits_for_commit(django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_enqueue_on_commit_with_dead_broker_does_not_raise(django_capture_on_commit_callbacks):
-    from config.celery import app
+    # A separate Celery app: the project's app and its producer pool are never pointed at the
+    # dead broker, so no later test inherits a broken connection pool.
+    from celery import Celery
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            enqueue_on_commit(health_ping, "token-x")
-    finally:
-        app.conf.broker_url = original
+    dead = Celery("dead-broker", broker="redis://127.0.0.1:1/0")
+    dead.conf.broker_connection_timeout = 1
+
+    @dead.task(name="tests.dead_broker_task")
+    def dead_task(token):  # pragma: no cover - never runs: the broker is unreachable
+        return token
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        enqueue_on_commit(dead_task, "token-x")
+
+    assert len(callbacks) == 1

@@ -24,15 +24,17 @@ def test_health_is_503_when_no_worker_answers():
     assert body["worker"].startswith("down")
 
 
-def test_health_is_503_when_the_broker_is_down():
+def test_health_is_503_when_the_broker_is_down(monkeypatch):
     from config.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = Client().get("/health/")
-    finally:
-        app.conf.broker_url = original
+    real_connection_for_write = app.connection_for_write
+    monkeypatch.setattr(
+        app,
+        "connection_for_write",
+        lambda *args, **kwargs: real_connection_for_write("redis://127.0.0.1:1/0"),
+    )
+
+    response = Client().get("/health/")
 
     assert response.status_code == 503
     assert response.json()["broker"].startswith("down")
