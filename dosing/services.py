@@ -204,7 +204,7 @@ def dose_level_retire(
 # --- The escalation row -----------------------------------------------------------------------
 
 
-def _locked_escalation(trial: Trial) -> TrialEscalation:
+def _locked_escalation(trial: Trial, *, acting_user: User | None) -> TrialEscalation:
     """The trial's escalation row, created at the starting level if missing, locked until the
     surrounding transaction ends."""
     esc = TrialEscalation.objects.select_for_update().filter(trial=trial).first()
@@ -213,10 +213,11 @@ def _locked_escalation(trial: Trial) -> TrialEscalation:
     levels = list(dose_levels(trial))
     start = next((lv.number for lv in levels if lv.is_starting and lv.number > 0), 1)
     # ON CONFLICT DO NOTHING: a concurrent first enrolment or evaluation may create it too.
-    TrialEscalation.objects.bulk_create(
-        [TrialEscalation(trial=trial, open_level_number=start, cohort_target=3)],
-        ignore_conflicts=True,
-    )
+    with audited(acting_user=acting_user, reason=f"dose escalation starts at level {start}"):
+        TrialEscalation.objects.bulk_create(
+            [TrialEscalation(trial=trial, open_level_number=start, cohort_target=3)],
+            ignore_conflicts=True,
+        )
     return TrialEscalation.objects.select_for_update().get(trial=trial)
 
 
@@ -325,7 +326,7 @@ def assign_dose_level_for_enrolment(
         started = TrialEscalation.objects.filter(trial=trial).exists()
         if not started and trial.status not in ESCALATION_TRIAL_STATUSES:
             return _chosen_level(trial, requested_level)
-        esc = _locked_escalation(trial)
+        esc = _locked_escalation(trial, acting_user=acting_user)
         if esc.on_hold:
             raise ValidationError({"dose_level": selectors.closed_message(esc, None)})
         if esc.stage == EscalationStage.RP2D_DECLARED:
@@ -644,7 +645,7 @@ def escalation_evaluate(
     ):
         return None  # never in dose escalation here (e.g. a trial opened in phase II)
     with transaction.atomic():
-        esc = _locked_escalation(trial)
+        esc = _locked_escalation(trial, acting_user=acting_user)
         try:
             data = selectors.escalation_input(trial, design=design)
             rec = recommend(data.settings, data.state)
