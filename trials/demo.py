@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from trials import services
 from trials.models import Phase, Role, Site, Trial, TrialSite, TrialStatus, User
 from trials.reference_trials import configure_reference_trial
 
+#: Protocol version 1 of the demo trials takes effect this many days before today, so that the
+#: demo history (``trials.demo_data``) lies under it whichever command creates it first.
+DEMO_PROTOCOL_DAYS_BEFORE_TODAY = 700
 DEMO_PASSWORD = "trialdesk-demo"  # noqa: S105 - documented demo credential, development only
 
 
@@ -122,7 +127,13 @@ DEMO_ACCOUNTS = [
 
 
 @transaction.atomic
-def ensure_demo_users() -> list[DemoAccount]:
+def ensure_demo_users(*, protocol_effective_date: date | None = None) -> list[DemoAccount]:
+    """Sites, trial shells (configured and open) and accounts. ``protocol_effective_date``
+    dates protocol version 1 when it is created (the demo history starts after it)."""
+    if protocol_effective_date is None:
+        protocol_effective_date = timezone.localdate() - timedelta(
+            days=DEMO_PROTOCOL_DAYS_BEFORE_TODAY
+        )
     sites = {}
     for code, name, country in DEMO_SITES:
         site = Site.objects.filter(code=code).first()
@@ -133,7 +144,7 @@ def ensure_demo_users() -> list[DemoAccount]:
         trial = Trial.objects.filter(code=code).first() or services.trial_create(
             code=code, title=title, phase=phase, acting_user=None
         )
-        configure_reference_trial(code, acting_user=None)
+        configure_reference_trial(code, acting_user=None, effective_date=protocol_effective_date)
         trial.refresh_from_db()
         for status in DEMO_OPENING[code]:
             if trial.status in (TrialStatus.DRAFT, TrialStatus.OPEN) and trial.status != status:
