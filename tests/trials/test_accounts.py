@@ -134,3 +134,28 @@ def test_sessions_expire_after_idle_time():
     assert settings.SESSION_COOKIE_AGE <= 60 * 60
     assert settings.SESSION_SAVE_EVERY_REQUEST is True
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE is True
+
+
+def test_token_endpoint_requires_the_authenticator_code_when_the_account_has_one(password):
+    from tests.security.helpers import confirmed_device, totp_code
+
+    user = UserFactory(email="twofactor@example.org")
+    device = confirmed_device(user)
+    body = {"email": "twofactor@example.org", "password": password}
+
+    without_code = Client().post("/api/auth/token/", body, content_type="application/json")
+    with_code = Client().post(
+        "/api/auth/token/",
+        {**body, "otp_token": totp_code(device)},
+        content_type="application/json",
+    )
+    # (a wrong code last: it starts django-otp's back-off, which also refuses good codes)
+    wrong_code = Client().post(
+        "/api/auth/token/", {**body, "otp_token": "000000"}, content_type="application/json"
+    )
+
+    assert without_code.status_code == 400
+    assert "otp_token" in without_code.json()
+    assert wrong_code.status_code == 400
+    assert with_code.status_code == 200
+    assert with_code.json()["token"]

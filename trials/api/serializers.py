@@ -29,6 +29,12 @@ from trials.models import (
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    otp_token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=12,
+        help_text="The 6-digit authenticator code: required when the account has an authenticator.",
+    )
 
 
 class TokenResponseSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from config.otp import check_otp_token, user_has_confirmed_device
 from dosing.selectors import dose_levels
 from trials import selectors, services
 from trials.api import serializers as s
@@ -78,6 +79,14 @@ class TokenView(APIView):
                 {"non_field_errors": ["Email or password is not correct."]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        if user_has_confirmed_device(user):
+            # The API gets no weaker sign-in than the pages: the second factor is required too.
+            check = check_otp_token(user, serializer.validated_data.get("otp_token"))
+            if check.device is None:
+                return Response(
+                    {"otp_token": [check.message or "Enter the code from your authenticator."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
@@ -386,6 +395,8 @@ class VisitViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.
     """One visit: PATCH records it (date, body measurements, doses) with the version you read;
     a correction of a done visit needs a reason."""
 
+    lookup_value_regex = r"\d+"
+
     serializer_class = s.VisitSerializer
     queryset = Visit.objects.none()  # objects come from get_object (scoped); typed path for docs
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -481,6 +492,8 @@ class VisitViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.
 
 class LabViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """One lab result; PATCH corrects it (version and reason required)."""
+
+    lookup_value_regex = r"\d+"
 
     serializer_class = s.LabSerializer
     queryset = LabResult.objects.none()  # objects come from get_object (scoped)
