@@ -38,6 +38,11 @@ def test_enqueue_on_commit_waits_for_commit(django_capture_on_commit_callbacks):
         assert sent == []
 
     assert len(callbacks) == 1
+    from celery import current_app
+
+    from config.celery import app
+
+    assert current_app.main == app.main
     assert sent == [(7,)]
 
 
@@ -47,7 +52,8 @@ def test_enqueue_on_commit_with_dead_broker_does_not_raise(django_capture_on_com
     # dead broker, so no later test inherits a broken connection pool.
     from celery import Celery
 
-    dead = Celery("dead-broker", broker="redis://127.0.0.1:1/0")
+    # set_as_current=False: otherwise every @shared_task would bind to this app from now on.
+    dead = Celery("dead-broker", broker="redis://127.0.0.1:1/0", set_as_current=False)
     dead.conf.broker_connection_timeout = 1
 
     @dead.task(name="tests.dead_broker_task")
@@ -58,3 +64,8 @@ def test_enqueue_on_commit_with_dead_broker_does_not_raise(django_capture_on_com
         enqueue_on_commit(dead_task, "token-x")
 
     assert len(callbacks) == 1
+    from celery import current_app
+
+    from config.celery import app
+
+    assert current_app.main == app.main
