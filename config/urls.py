@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -12,7 +13,13 @@ urlpatterns = [
     path("health/", health, name="health"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
+        auth_views.LoginView.as_view(
+            authentication_form=EmailAuthenticationForm,
+            extra_context={
+                "failure_limit": settings.AXES_FAILURE_LIMIT,
+                "cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+            },
+        ),
         name="login",
     ),
     path("accounts/login/verify/", accounts_views.login_verify, name="login_verify"),
