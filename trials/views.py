@@ -20,6 +20,7 @@ from trials.domain import dosing as dosing_rules
 from trials.domain.labs import ANALYTES
 from trials.domain.schedule import VisitKind, VisitState
 from trials.domain.transitions import (
+    DATA_ENTRY_STATUSES,
     PATIENT_STATUS_LABELS,
     PatientStatus,
     patient_targets,
@@ -64,7 +65,47 @@ def home(request):
         .order_by("trial__code", "role")
     )
     trials = trials_for_user(request.user).annotate(n_patients=Count("patients"))
-    return render(request, "trials/home.html", {"memberships": memberships, "trials": trials})
+    context = {"memberships": memberships, "trials": trials, **_first_things(request.user)}
+    return render(request, "trials/home.html", context)
+
+
+HOME_LIST_LIMIT = 10
+
+
+def _first_things(user) -> dict:
+    """What each role needs first: due visits, items awaiting a signature, recent exports."""
+    from dosing.selectors import awaiting_signature
+    from safety.models import PotentialDltStatus
+    from safety.selectors import potential_dlts_for_user
+    from survival.selectors import analysis_trials_for_user, export_jobs
+
+    roles = selectors.user_roles(user)
+    things: dict = {"home_roles": roles}
+    if Role.COORDINATOR in roles:
+        things["due_visits"] = list(
+            selectors.patient_worklist(
+                user, today=timezone.localdate(), statuses=DATA_ENTRY_STATUSES
+            ).filter(next_visit_code__isnull=False)[:HOME_LIST_LIMIT]
+        )
+    if Role.INVESTIGATOR in roles:
+        investigator_trials = trials_for_user(user).filter(
+            memberships__user=user, memberships__role=Role.INVESTIGATOR, memberships__active=True
+        )
+        things["decisions_to_sign"] = [
+            decision
+            for trial in investigator_trials
+            for decision in awaiting_signature(trial).select_related("trial")[:HOME_LIST_LIMIT]
+        ]
+        things["dlts_to_adjudicate"] = list(
+            potential_dlts_for_user(user, status=PotentialDltStatus.PENDING)[:HOME_LIST_LIMIT]
+        )
+    if Role.STATISTICIAN in roles or Role.TRIAL_ADMIN in roles:
+        things["recent_exports"] = [
+            job
+            for trial in analysis_trials_for_user(user)
+            for job in export_jobs(trial).select_related("trial")[:5]
+        ]
+    return things
 
 
 @login_required
