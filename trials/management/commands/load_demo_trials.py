@@ -30,6 +30,13 @@ class Command(BaseCommand):
         def progress(line: str) -> None:
             self.stdout.write(f"[{time.monotonic() - started:5.1f}s] {line}")
 
+        # The dictionary is normally installed by a data migration; a database that was
+        # emptied since (a flush) gets it back before any adverse event is entered.
+        from safety.services import ctcae_dictionary_install
+
+        added = ctcae_dictionary_install(version="5.0", acting_user=None)
+        if added:
+            progress(f"CTCAE v5.0 dictionary installed ({added} terms)")
         created = load_demo(today=today, progress=progress)
         write_accounts_file(DEMO_ACCOUNTS)
         for code, count in created.items():
