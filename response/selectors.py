@@ -420,9 +420,12 @@ class SimonPopulation:
     rule: str
 
 
-def _dose_level_has_rp2d_flag() -> bool:
-    level_model = Patient._meta.get_field("dose_level").related_model
-    return any(f.name == "is_rp2d" for f in level_model._meta.get_fields())
+def _rp2d_level_number(trial: Trial) -> int | None:
+    """The dose level number of the signed RP2D decision, if the dosing app has recorded one."""
+    from dosing.selectors import escalation_of
+
+    escalation = escalation_of(trial)
+    return escalation.rp2d_level_number if escalation is not None else None
 
 
 def _phase_ii_started_at(trial: Trial) -> datetime | None:
@@ -437,8 +440,8 @@ def simon_population(trial: Trial) -> SimonPopulation:
 
     The rule, in one place:
 
-    1. When the dosing app records the RP2D (a dose level flagged ``is_rp2d``), the enrolled
-       patients at that level (phase I patients at that level included, as trial A's paper
+    1. When the dosing app has recorded a signed RP2D decision, the enrolled patients at that
+       level (phase I patients at that level included, as trial A's paper
        counts "25 treated at the RP2D").
     2. Until then, for a phase II trial: every enrolled patient.
     3. Until then, for a phase I/II trial: the phase II patients, i.e. those whose enrolment was
@@ -456,10 +459,13 @@ def simon_population(trial: Trial) -> SimonPopulation:
         .annotate(enrolled_at=Subquery(enrolled_at.values("created_at")[:1]))
         .order_by("enrolment_date", "enrolled_at", "pk")
     )
-    if _dose_level_has_rp2d_flag():
-        rp2d = enrolled.filter(dose_level__is_rp2d=True)
+    rp2d_number = _rp2d_level_number(trial)
+    if rp2d_number is not None:
+        rp2d = enrolled.filter(dose_level__number=rp2d_number)
         return SimonPopulation(
-            list(rp2d), "Patients at the recommended phase II dose (RP2D) level."
+            list(rp2d),
+            f"Patients at the recommended phase II dose (RP2D, dose level {rp2d_number}), "
+            "phase I patients at that level included.",
         )
     if trial.phase == "II":
         return SimonPopulation(list(enrolled), "Every enrolled patient (a phase II trial).")

@@ -208,7 +208,7 @@ def trial_a_checks(*, data_cut: date) -> list[Check]:
     stage1 = monitor.stage1_responders if monitor is not None else 0
     rule = monitor.get_rule_display() if monitor is not None else "not run"
     add(
-        "Live Simon monitor (the product's population: phase II patients), stage 1",
+        "Live Simon monitor (the product's population: the patients at the RP2D), stage 1",
         "continue (> 3 of 14)",
         f"{stage1} of 14 responded: {rule}",
         monitor is not None and monitor.stage1_decidable and stage1 > 3,
