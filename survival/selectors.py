@@ -10,14 +10,15 @@ Inputs from other apps come through one small function each, so that switching a
 change in one place:
 
 - :func:`response_source` — response assessments, progression, first response, best overall
-  response, response-evaluability, ADRS rows (the response app);
+  response, response-evaluability, ADRS rows (the response app; not wired yet);
 - :func:`adverse_event_source` — adverse events with grade, seriousness, attribution per agent
-  and DLT flag (the safety app);
+  and DLT flag (the safety app; :func:`safety_adverse_events` reads them, switched on by
+  ``ADVERSE_EVENTS_FROM_SAFETY``);
 - :func:`dlt_evaluability_source` — DLT-evaluable flags (the safety app's DLT windows);
-- :func:`rp2d_source` — the recommended phase 2 dose level (the dosing app).
+- :func:`rp2d_source` — the signed recommended phase 2 dose level (the dosing app).
 
-A source that is not available yet says so (``SourceStatus``): its flags are empty (never "N")
-and the manifest and the statistician's page name it.
+A source that is not available says so (``SourceStatus``): its flags are empty (never "N") and
+the manifest and the statistician's page name it.
 
 Source domains (``SRCDOM``) and their TrialDesk records (``SRCID`` is the record's id):
 ``EX`` dose administration, ``SV`` visit, ``LB`` lab result, ``SS`` last contact (alive),
@@ -26,19 +27,21 @@ Source domains (``SRCDOM``) and their TrialDesk records (``SRCID`` is the record
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 
 from dosing.models import DoseLevel
-from survival.domain.columns import ASSESSMENT_COLUMNS, dates
+from survival.domain.adam import MAX_AGENTS
+from survival.domain.columns import ASSESSMENT_COLUMNS, NAT
 from survival.domain.inputs import (
     ADVERSE_EVENT_COLUMNS,
     PATIENT_COLUMNS,
@@ -48,6 +51,7 @@ from survival.domain.inputs import (
     SourceStatus,
     TrialInputs,
     empty,
+    frame_of,
     response_frames,
 )
 from survival.models import DataCut, ExportJob
@@ -63,6 +67,7 @@ from trials.models import (
     Patient,
     PatientStatusChange,
     Role,
+    Site,
     Trial,
     TrialAgent,
     User,
@@ -71,33 +76,60 @@ from trials.models import (
 )
 from trials.selectors import get_trial_for_user, user_has_role
 
-#: Who may see a trial's survival analysis and export it.
+#: Who may export a trial's datasets, see its export log and download its exports.
 ANALYSIS_ROLES = (Role.STATISTICIAN, Role.TRIAL_ADMIN)
+#: Who may read its Kaplan–Meier results and plots (aggregate results, pseudonymised lanes).
+RESULTS_ROLES = (Role.INVESTIGATOR, Role.STATISTICIAN, Role.TRIAL_ADMIN)
 
 EX, SV, LB, SS, DS = "EX", "SV", "LB", "SS", "DS"
 # --- Access -------------------------------------------------------------------------------------
 
 
-def analysis_trials_for_user(user: User) -> QuerySet[Trial]:
-    """Trials whose analysis and export the user may see (statistician or trial admin)."""
+def _trials_with_roles(user: User, roles: Iterable[str]) -> QuerySet[Trial]:
     if not user.is_authenticated:
         return Trial.objects.none()
     member = Membership.objects.filter(
-        user=user, active=True, trial=OuterRef("pk"), role__in=ANALYSIS_ROLES
+        user=user, active=True, trial=OuterRef("pk"), role__in=list(roles)
     )
     return Trial.objects.filter(Exists(member)).order_by("code")
 
 
+def analysis_trials_for_user(user: User) -> QuerySet[Trial]:
+    """Trials the user may export (statistician or trial admin)."""
+    return _trials_with_roles(user, ANALYSIS_ROLES)
+
+
+def results_trials_for_user(user: User) -> QuerySet[Trial]:
+    """Trials whose Kaplan–Meier results the user may read (investigators too)."""
+    return _trials_with_roles(user, RESULTS_ROLES)
+
+
 def can_see_analysis(user: User, trial: Trial) -> bool:
+    """May export the trial and see its export log and downloads."""
     return user_has_role(user, trial=trial, roles=ANALYSIS_ROLES)
 
 
+def can_see_results(user: User, trial: Trial) -> bool:
+    return user_has_role(user, trial=trial, roles=RESULTS_ROLES)
+
+
 def analysis_trial_for_user(user: User, *, code: str) -> Trial:
-    """The trial if the user may see its analysis: a trial the user is not a member of is not
-    found (404); a member without a statistician or trial-admin role is refused (403)."""
+    """The trial if the user may export it: a trial the user is not a member of is not found
+    (404); a member without a statistician or trial-admin role is refused (403)."""
     trial = get_trial_for_user(user, code=code)
     if not can_see_analysis(user, trial):
-        raise PermissionDenied("Only the trial's statisticians and trial admins see its export.")
+        raise PermissionDenied("Only the trial's statisticians and trial admins see its exports.")
+    return trial
+
+
+def results_trial_for_user(user: User, *, code: str) -> Trial:
+    """The trial if the user may read its results (404 outside the trial, 403 for roles
+    without access: coordinators and monitors)."""
+    trial = get_trial_for_user(user, code=code)
+    if not can_see_results(user, trial):
+        raise PermissionDenied(
+            "Only the trial's investigators, statisticians and trial admins see its results."
+        )
     return trial
 
 
@@ -170,57 +202,185 @@ def response_source(
     )
 
 
+#: Switch on when the safety app's adverse events are final (the "Issue 5" commit): ADAE is
+#: then read by :func:`safety_adverse_events`, which is already written and tested.
+ADVERSE_EVENTS_FROM_SAFETY = False
+
+
 def adverse_event_source(
     trial: Trial, *, data_cut: dt.date, agents: tuple[str, ...]
 ) -> tuple[SourceStatus, pd.DataFrame]:
-    """Adverse events with onset on or before the cut (``ADVERSE_EVENT_COLUMNS``), for ADAE.
-
-    Not available yet: the safety app has no committed adverse-event read so far. To switch it
-    on, read the trial's events here in bulk (term, CTCAE term and SOC, maximum grade,
-    seriousness, DLT flag, onset and resolution, outcome, and attribution to each agent in the
-    order of ``agents`` as AREL1…) and return ``SourceStatus("adverse_events", True, …)``.
-    """
+    """Adverse events with onset on or before the cut (``ADVERSE_EVENT_COLUMNS``), for ADAE."""
+    if ADVERSE_EVENTS_FROM_SAFETY:
+        return (
+            SourceStatus(
+                "adverse_events", available=True, detail="Adverse events from the safety app."
+            ),
+            safety_adverse_events(trial, data_cut=data_cut),
+        )
     return (
         SourceStatus(
             "adverse_events",
             available=False,
-            detail="Adverse events are not recorded in TrialDesk yet: ADAE has no rows.",
+            detail="Adverse events are not exported yet (the safety app's adverse events are "
+            "being finalised): ADAE has no rows.",
         ),
         empty(ADVERSE_EVENT_COLUMNS),
     )
 
 
+#: safety's outcome codes → ADaM AEOUT (CDISC controlled terminology, C66768).
+AE_OUTCOMES = {
+    "recovered": "RECOVERED/RESOLVED",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "recovered_with_sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "fatal": "FATAL",
+    "unknown": "UNKNOWN",
+}
+#: safety's attribution codes → the ADAE code list (``survival.domain.adam.ATTRIBUTION_CODES``).
+AE_ATTRIBUTIONS = {
+    "unrelated": "NOT RELATED",
+    "unlikely": "UNLIKELY",
+    "possible": "POSSIBLE",
+    "probable": "PROBABLE",
+    "definite": "DEFINITE",
+}
+
+
+def safety_adverse_events(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
+    """The trial's adverse events as known at the cut, in four queries.
+
+    An event is kept when its onset is on or before the cut; its grade is the highest grade
+    reached on or before the cut, its resolution date is kept only when on or before the cut,
+    and AREL1… hold the attribution to each agent in the trial's agent order. DLTFL is Y for
+    an investigator-confirmed DLT.
+    """
+    from safety.models import (
+        AdverseEvent,
+        AdverseEventAttribution,
+        AdverseEventGrade,
+        PotentialDlt,
+        PotentialDltStatus,
+    )
+    from safety.models.adverse_events import SERIOUSNESS_FIELDS
+
+    events = list(
+        AdverseEvent.objects.filter(
+            patient__trial=trial, patient__study_id__isnull=False, onset_date__lte=data_cut
+        ).values_list(
+            "id",
+            "patient_id",
+            "verbatim",
+            "term",
+            "soc",
+            "max_grade",
+            "onset_date",
+            "resolution_date",
+            "outcome",
+            *SERIOUSNESS_FIELDS,
+        )
+    )
+    ids = [row[0] for row in events]
+    grades = dict(
+        AdverseEventGrade.objects.filter(adverse_event_id__in=ids, onset_date__lte=data_cut)
+        .values("adverse_event_id")
+        .annotate(top=Max("grade"))
+        .values_list("adverse_event_id", "top")
+    )
+    order = {
+        pk: i
+        for i, pk in enumerate(
+            TrialAgent.objects.filter(trial=trial)
+            .order_by("position", "code")
+            .values_list("id", flat=True)
+        )
+    }
+    attributions: dict[int, list[str | None]] = {}
+    for ae_id, agent_id, code in AdverseEventAttribution.objects.filter(
+        adverse_event_id__in=ids
+    ).values_list("adverse_event_id", "agent_id", "attribution"):
+        slot = order.get(agent_id)
+        if slot is not None and slot < MAX_AGENTS:
+            attributions.setdefault(ae_id, [None] * MAX_AGENTS)[slot] = AE_ATTRIBUTIONS.get(code)
+    confirmed = set(
+        PotentialDlt.objects.filter(
+            adverse_event_id__in=ids, status=PotentialDltStatus.CONFIRMED
+        ).values_list("adverse_event_id", flat=True)
+    )
+    rows = []
+    for (
+        pk,
+        patient_id,
+        verbatim,
+        term,
+        soc,
+        max_grade,
+        onset,
+        resolved,
+        outcome,
+        *serious,
+    ) in events:
+        ended = resolved is not None and resolved <= data_cut
+        rows.append(
+            (
+                patient_id,
+                verbatim or term,
+                term,
+                soc,
+                grades.get(pk, max_grade),
+                any(serious),
+                pk in confirmed,
+                onset,
+                resolved if ended else None,
+                AE_OUTCOMES.get(outcome) if ended or outcome not in ENDED_OUTCOMES else None,
+                *attributions.get(pk, [None] * MAX_AGENTS),
+                str(pk),
+            )
+        )
+    return frame_of(ADVERSE_EVENT_COLUMNS, rows)
+
+
+#: Outcomes that end an event (known only once its end date is on or before the cut).
+ENDED_OUTCOMES = frozenset({"recovered", "recovered_with_sequelae", "fatal"})
+
+
 def dlt_evaluability_source(
     trial: Trial, *, data_cut: dt.date
 ) -> tuple[SourceStatus, dict[int, bool]]:
-    """DLT-evaluable flag per patient id (the safety app's DLT windows).
+    """DLT-evaluable flag per patient id, from the safety app's DLT windows.
 
-    Not available yet: DLTEVLFL stays empty until the safety app's ``dlt_states_for_trial`` is
-    committed; then map each patient's window state to True/False here.
+    A window that ended with a DLT or completed evaluable gives Y, one declared not evaluable
+    N; a window still open (or not opened) gives no flag. The state is the window's current
+    one (a named data cut freezes it).
     """
+    from safety.selectors import dlt_states_for_trial
+
+    evaluable = {"DLT": True, "NO_DLT": True, "NOT_EVALUABLE": False}
+    states = dlt_states_for_trial(trial)
+    flags = {pid: evaluable[s.status] for pid, s in states.items() if s.status in evaluable}
     return (
         SourceStatus(
             "dlt_windows",
-            available=False,
-            detail="DLT windows are not recorded in TrialDesk yet: DLTEVLFL is empty.",
+            available=True,
+            detail="DLTEVLFL from the safety app's DLT windows (empty while a window is open).",
         ),
-        {},
+        flags,
     )
 
 
 def rp2d_source(trial: Trial) -> tuple[SourceStatus, int | None]:
-    """The number of the recommended phase 2 dose level, once declared.
+    """The number of the recommended phase 2 dose level, once an investigator signed it."""
+    from dosing.selectors import escalation_of
 
-    Not available yet: no TrialDesk record holds the RP2D decision; RP2DFL stays empty.
-    """
-    return (
-        SourceStatus(
-            "rp2d",
-            available=False,
-            detail="No recommended phase 2 dose is recorded yet: RP2DFL is empty.",
-        ),
-        None,
+    escalation = escalation_of(trial)
+    level = escalation.rp2d_level_number if escalation is not None else None
+    detail = (
+        f"RP2DFL from the signed RP2D (dose level {level})."
+        if level is not None
+        else "No RP2D is signed yet: RP2DFL is empty."
     )
+    return SourceStatus("rp2d", available=level is not None, detail=detail), level
 
 
 # --- The analysis inputs of one trial -----------------------------------------------------------
@@ -233,154 +393,191 @@ def enrolled_patients(trial: Trial, *, data_cut: dt.date) -> QuerySet[Patient]:
     ).order_by("study_id")
 
 
-_DOSE_DATES_SQL = """
-SELECT v.patient_id,
-       MIN(v.visit_date), (ARRAY_AGG(d.id ORDER BY v.visit_date, d.id))[1],
-       MAX(v.visit_date), (ARRAY_AGG(d.id ORDER BY v.visit_date DESC, d.id DESC))[1]
-FROM {dose} d
-JOIN {visit} v ON v.id = d.visit_id
-JOIN {patient} p ON p.id = v.patient_id
-WHERE p.trial_id = %s AND p.study_id IS NOT NULL
-  AND d.status = ANY(%s) AND v.visit_date <= %s
-GROUP BY v.patient_id
+# One row per enrolled patient with every per-patient fact the endpoints need, in one round
+# trip: each CTE reads one table once (joined to the trial's patients) and aggregates it by
+# patient with a hash aggregate, no sort. "The first (or latest) record and its id" is taken
+# as MIN (or MAX) of one number, ``day * 2^40 + id`` (days since 1970-01-01 in the high bits,
+# the record's id in the low 40), which orders by date and then by id, as the rules want;
+# Python splits it again. Dates come back as such day numbers: integers convert to numpy at
+# once, 10,000s of date objects do not.
+_PACK = 2**40
+_PATIENT_FACTS_SQL = """
+WITH pt AS (
+    SELECT p.id, p.study_id, s.code AS site, dl.number AS level, dl.label,
+           p.enrolment_date - DATE '1970-01-01' AS enrolled
+    FROM {patient} p
+    JOIN {site} s ON s.id = p.site_id
+    LEFT JOIN {dose_level} dl ON dl.id = p.dose_level_id
+    WHERE p.trial_id = %(trial)s AND p.study_id IS NOT NULL AND p.enrolment_date <= %(cut)s
+),
+consent AS (
+    SELECT c.patient_id, MIN(c.consent_date) - DATE '1970-01-01' AS day
+    FROM {consent} c JOIN pt ON pt.id = c.patient_id
+    WHERE c.consent_date <= %(cut)s
+    GROUP BY c.patient_id
+),
+dose AS (
+    SELECT v.patient_id,
+           MIN((v.visit_date - DATE '1970-01-01')::bigint * {pack} + d.id) AS first_key,
+           MAX((v.visit_date - DATE '1970-01-01')::bigint * {pack} + d.id) AS last_key
+    FROM {dose} d
+    JOIN {visit} v ON v.id = d.visit_id
+    JOIN pt ON pt.id = v.patient_id
+    WHERE d.status = ANY(%(received)s) AND v.visit_date <= %(cut)s
+    GROUP BY v.patient_id
+),
+visit AS (
+    SELECT v.patient_id, MAX((v.visit_date - DATE '1970-01-01')::bigint * {pack} + v.id) AS key
+    FROM {visit} v JOIN pt ON pt.id = v.patient_id
+    WHERE v.status = %(done)s AND v.visit_date <= %(cut)s
+    GROUP BY v.patient_id
+),
+lab AS (
+    SELECT l.patient_id, MAX((l.collected_on - DATE '1970-01-01')::bigint * {pack} + l.id) AS key
+    FROM {lab} l JOIN pt ON pt.id = l.patient_id
+    WHERE l.collected_on <= %(cut)s
+    GROUP BY l.patient_id
+),
+contact AS (
+    SELECT c.patient_id,
+           MAX((c.contact_date - DATE '1970-01-01')::bigint * {pack} + c.id)
+               FILTER (WHERE c.vital_status = %(alive)s AND c.contact_date <= %(cut)s) AS alive_key,
+           MIN((c.death_date - DATE '1970-01-01')::bigint * {pack} + c.id)
+               FILTER (WHERE c.vital_status = %(dead)s AND c.death_date <= %(cut)s) AS death_key
+    FROM {contact} c JOIN pt ON pt.id = c.patient_id
+    GROUP BY c.patient_id
+),
+step AS (
+    SELECT x.patient_id,
+           MAX((x.effective_date - DATE '1970-01-01')::bigint * {pack} + x.id)
+               FILTER (WHERE x.to_status = %(off_treatment)s) AS off_treatment_key,
+           MAX((x.effective_date - DATE '1970-01-01')::bigint * {pack} + x.id)
+               FILTER (WHERE x.to_status = %(off_study)s) AS off_study_key
+    FROM {step} x JOIN pt ON pt.id = x.patient_id
+    WHERE x.effective_date <= %(cut)s
+    GROUP BY x.patient_id
+)
+SELECT pt.id, pt.study_id, pt.site, pt.level, pt.label, pt.enrolled, consent.day,
+       dose.first_key, dose.last_key, visit.key, lab.key,
+       contact.alive_key, contact.death_key, step.off_treatment_key, step.off_study_key,
+       reason.reason_code
+FROM pt
+LEFT JOIN consent ON consent.patient_id = pt.id
+LEFT JOIN dose ON dose.patient_id = pt.id
+LEFT JOIN visit ON visit.patient_id = pt.id
+LEFT JOIN lab ON lab.patient_id = pt.id
+LEFT JOIN contact ON contact.patient_id = pt.id
+LEFT JOIN step ON step.patient_id = pt.id
+LEFT JOIN {step} reason ON reason.id = step.off_study_key %% {pack}
+ORDER BY pt.study_id
 """
+_FACT_COLUMNS = [
+    "patient_id",
+    "USUBJID",
+    "SITEID",
+    "level",
+    "label",
+    "enrolled",
+    "consent",
+    "first_key",
+    "last_key",
+    "visit_key",
+    "lab_key",
+    "alive_key",
+    "death_key",
+    "off_treatment_key",
+    "off_study_key",
+    "off_study_reason",
+]
 
 
-def _dose_dates(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
-    """First and last dose received (given or reduced) per patient, with the records' ids.
-
-    One pass over the trial's doses, in SQL because the ORM cannot take the first element of
-    an ordered ARRAY_AGG (two DISTINCT ON queries would read the doses twice).
-    """
-    sql = _DOSE_DATES_SQL.format(
-        dose=DoseAdministration._meta.db_table,
-        visit=Visit._meta.db_table,
-        patient=Patient._meta.db_table,
-    )
+def _patient_facts(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
+    tables = {
+        "patient": Patient,
+        "site": Site,
+        "dose_level": DoseLevel,
+        "consent": Consent,
+        "dose": DoseAdministration,
+        "visit": Visit,
+        "lab": LabResult,
+        "contact": LastContact,
+        "step": PatientStatusChange,
+    }
+    sql = _PATIENT_FACTS_SQL.format(pack=_PACK, **{k: m._meta.db_table for k, m in tables.items()})
+    params = {
+        "trial": trial.pk,
+        "cut": data_cut,
+        "received": sorted(s.value for s in RECEIVED),
+        "done": VisitState.DONE.value,
+        "alive": VitalStatus.ALIVE.value,
+        "dead": VitalStatus.DEAD.value,
+        "off_treatment": PatientStatus.OFF_TREATMENT.value,
+        "off_study": PatientStatus.OFF_STUDY.value,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, [trial.pk, sorted(s.value for s in RECEIVED), data_cut])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return _frame(rows, ["patient_id", "first_dt", "first_id", "last_dt", "last_id"])
+    return pd.DataFrame.from_records(rows, columns=_FACT_COLUMNS)
 
 
-def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    for name in columns:
-        if name.endswith("_dt") or name in ("dt", "death_date", "contact_date", "effective_date"):
-            frame[name] = dates(frame[name]) if len(frame) else np.array([], "datetime64[ns]")
-    return frame
+@contextlib.contextmanager
+def _bulk_reads() -> Iterator[None]:
+    """One consistent, read-only snapshot for the bulk reads, planned with hash joins.
+
+    The reads join whole tables (a trial's patients to their visits, doses, contacts). Right
+    after a bulk load the planner's statistics still say "a few rows", and it picked nested
+    loops that took minutes on 10,000 patients; without nested loops every plan is a hash or
+    merge join, linear in the rows read. ``SET LOCAL`` ends with the transaction.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute("SHOW enable_nestloop")
+        (previous,) = cursor.fetchone()
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        try:
+            yield
+        finally:
+            if not outermost:  # a savepoint: put the setting back for the enclosing transaction
+                cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [previous])
 
 
-def _latest_rows(qs: QuerySet, patient_field: str, date_field: str) -> pd.DataFrame:
-    """``patient_id, dt, id``: the latest row per patient (DISTINCT ON), in one query."""
-    rows = (
-        qs.order_by(patient_field, f"-{date_field}", "-id")
-        .distinct(patient_field)
-        .values_list(patient_field, date_field, "id")
-    )
-    return _frame(list(rows), ["patient_id", "dt", "id"])
+def _days(values: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 (None where missing) as ``datetime64[ns]`` (NaT where missing)."""
+    days = pd.to_numeric(values).to_numpy(dtype="float64")
+    out = np.full(len(days), NAT)
+    known = ~np.isnan(days)
+    out[known] = days[known].astype(np.int64).astype("datetime64[D]").astype("datetime64[ns]")
+    return out
 
 
-def _one_per_patient(frame: pd.DataFrame, date_column: str, *, earliest: bool) -> pd.DataFrame:
-    ordered = frame.sort_values(
-        ["patient_id", date_column, "id"], ascending=[True, earliest, earliest], kind="mergesort"
-    )
-    return ordered.drop_duplicates("patient_id").set_index("patient_id")
-
-
-def _as_text(values: pd.Series) -> np.ndarray:
-    """Record ids as text (None where missing)."""
-    return np.array([None if pd.isna(v) else str(int(v)) for v in values], dtype=object)
-
-
-def _known_alive(pieces: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
-    """``patient_id, dt, dom, id`` in citation order: contact, visit, dose, lab."""
-    frames = [
-        pd.DataFrame(
-            {
-                "patient_id": frame["patient_id"].to_numpy(dtype=np.int64),
-                "dt": frame["dt"].to_numpy(dtype="datetime64[ns]"),
-                "dom": np.full(len(frame), domain, dtype=object),
-                "id": _as_text(frame["id"]),
-            }
-        )
-        for domain, frame in pieces
-    ]
-    return pd.concat(frames, ignore_index=True)
+def _unpack(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``day * 2^40 + id`` keys (None where missing) → (dates, ids as text)."""
+    keys = pd.array(values, dtype="Int64")
+    missing = keys.isna()
+    packed = keys.to_numpy(dtype=np.int64, na_value=0)
+    days = (packed // _PACK).astype("datetime64[D]").astype("datetime64[ns]")
+    days[missing] = NAT
+    ids = (packed % _PACK).astype(str).astype(object)
+    ids[missing] = None
+    return days, ids
 
 
 def trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
     """Every enrolled patient's analysis inputs at ``data_cut`` as whole columns, in a fixed
-    number of queries.
+    number of queries, all from one snapshot of the database.
 
     Records dated after the cut are not used (see ``survival.domain.endpoints``). Rows are in
     study-ID order, so the same data and cut always give the same datasets.
     """
-    base = _frame(
-        list(
-            enrolled_patients(trial, data_cut=data_cut).values_list(
-                "id",
-                "study_id",
-                "site__code",
-                "dose_level__number",
-                "dose_level__label",
-                "enrolment_date",
-            )
-        ),
-        ["patient_id", "USUBJID", "SITEID", "DOSELVLN", "label", "ENRLDT"],
-    )
-    ids = base["patient_id"].to_numpy(dtype=np.int64)
-    in_trial = {"patient__trial": trial, "patient__study_id__isnull": False}
+    with _bulk_reads():
+        return _trial_inputs(trial, data_cut=data_cut)
 
-    consents = pd.Series(
-        dict(
-            Consent.objects.filter(**in_trial, consent_date__lte=data_cut)
-            .values("patient_id")
-            .annotate(first=Min("consent_date"))
-            .values_list("patient_id", "first")
-        ),
-        dtype=object,
-    )
-    doses = _dose_dates(trial, data_cut=data_cut)
-    last_visits = _latest_rows(
-        Visit.objects.filter(**in_trial, status=VisitState.DONE, visit_date__lte=data_cut),
-        "patient_id",
-        "visit_date",
-    )
-    last_labs = _latest_rows(
-        LabResult.objects.filter(**in_trial, collected_on__lte=data_cut),
-        "patient_id",
-        "collected_on",
-    )
-    contacts = _frame(
-        list(
-            LastContact.objects.filter(**in_trial)
-            .filter(
-                Q(vital_status=VitalStatus.ALIVE, contact_date__lte=data_cut)
-                | Q(vital_status=VitalStatus.DEAD, death_date__lte=data_cut)
-            )
-            .values_list("patient_id", "vital_status", "contact_date", "death_date", "id")
-        ),
-        ["patient_id", "vital_status", "contact_date", "death_date", "id"],
-    )
-    dead = (contacts["vital_status"] == VitalStatus.DEAD).to_numpy(dtype=bool)
-    deaths = _one_per_patient(contacts[dead], "death_date", earliest=True).reindex(ids)
-    alive = _one_per_patient(contacts[~dead], "contact_date", earliest=False).reset_index()
-    steps = _frame(
-        list(
-            PatientStatusChange.objects.filter(
-                **in_trial,
-                to_status__in=[PatientStatus.OFF_TREATMENT, PatientStatus.OFF_STUDY],
-                effective_date__lte=data_cut,
-            ).values_list("patient_id", "to_status", "effective_date", "reason_code", "id")
-        ),
-        ["patient_id", "to_status", "effective_date", "reason_code", "id"],
-    )
-    is_off_study = (steps["to_status"] == PatientStatus.OFF_STUDY).to_numpy(dtype=bool)
-    off_treatment = _one_per_patient(steps[~is_off_study], "effective_date", earliest=False)
-    off_study = _one_per_patient(steps[is_off_study], "effective_date", earliest=False)
-    off_treatment, off_study = off_treatment.reindex(ids), off_study.reindex(ids)
 
+def _trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
+    facts = _patient_facts(trial, data_cut=data_cut)
+    ids = facts["patient_id"].to_numpy(dtype=np.int64)
     agents = tuple(
         TrialAgent.objects.filter(trial=trial)
         .order_by("position", "code")
@@ -401,31 +598,34 @@ def trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
     dlt_status, dlt_evaluable = dlt_evaluability_source(trial, data_cut=data_cut)
     rp2d_status, rp2d_level = rp2d_source(trial)
 
-    dose = doses.set_index("patient_id").reindex(ids)
-    has_dose = dose["first_id"].notna().to_numpy(dtype=bool)
-    reason = off_study["reason_code"].to_numpy(dtype=object)
+    level = pd.array(facts["level"], dtype="Int64").to_numpy(dtype=object, na_value=None)
+    reason = facts["off_study_reason"].to_numpy(dtype=object)
     reason = np.where(pd.isna(reason) | (reason == ""), None, reason)
-    level_label = [
-        None if pd.isna(number) else (label or f"DL{int(number)}")
-        for number, label in zip(base["DOSELVLN"], base["label"], strict=True)
-    ]
+    first_dt, first_id = _unpack(facts["first_key"])
+    death_dt, death_id = _unpack(facts["death_key"])
     columns = {
         "patient_id": ids,
-        "USUBJID": base["USUBJID"].to_numpy(dtype=object),
-        "SITEID": base["SITEID"].to_numpy(dtype=object),
-        "DOSELVL": np.array(level_label, dtype=object),
-        "DOSELVLN": base["DOSELVLN"].astype(object).where(base["DOSELVLN"].notna(), None),
-        "RFICDT": dates(consents.reindex(ids)) if len(ids) else np.array([], "datetime64[ns]"),
-        "ENRLDT": base["ENRLDT"].to_numpy(dtype="datetime64[ns]"),
-        "first_dt": dose["first_dt"].to_numpy(dtype="datetime64[ns]"),
-        "first_dom": np.where(has_dose, EX, None),
-        "first_id": _as_text(dose["first_id"]),
-        "last_dose_dt": dose["last_dt"].to_numpy(dtype="datetime64[ns]"),
-        "death_dt": deaths["death_date"].to_numpy(dtype="datetime64[ns]"),
-        "death_dom": np.where(deaths["id"].notna().to_numpy(dtype=bool), DS, None),
-        "death_id": _as_text(deaths["id"]),
-        "off_treatment_dt": off_treatment["effective_date"].to_numpy(dtype="datetime64[ns]"),
-        "off_study_dt": off_study["effective_date"].to_numpy(dtype="datetime64[ns]"),
+        "USUBJID": facts["USUBJID"].to_numpy(dtype=object),
+        "SITEID": facts["SITEID"].to_numpy(dtype=object),
+        "DOSELVL": np.array(
+            [
+                None if number is None else (label or f"DL{number}")
+                for number, label in zip(level, facts["label"], strict=True)
+            ],
+            dtype=object,
+        ),
+        "DOSELVLN": level,
+        "RFICDT": _days(facts["consent"]),
+        "ENRLDT": _days(facts["enrolled"]),
+        "first_dt": first_dt,
+        "first_dom": np.where(np.isnat(first_dt), None, EX),
+        "first_id": first_id,
+        "last_dose_dt": _unpack(facts["last_key"])[0],
+        "death_dt": death_dt,
+        "death_dom": np.where(np.isnat(death_dt), None, DS),
+        "death_id": death_id,
+        "off_treatment_dt": _unpack(facts["off_treatment_key"])[0],
+        "off_study_dt": _unpack(facts["off_study_key"])[0],
         "off_study_reason": reason,
         "off_study_label": np.array([REASON_LABELS.get(r) if r else None for r in reason]),
         "dlt_evaluable": (
@@ -437,27 +637,26 @@ def trial_inputs(trial: Trial, *, data_cut: dt.date) -> TrialInputs:
     patients = pd.DataFrame(columns).merge(
         response.patients, on="patient_id", how="left", validate="one_to_one"
     )
-    last_doses = doses.loc[:, ["patient_id", "last_dt", "last_id"]].set_axis(
-        ["patient_id", "dt", "id"], axis=1
-    )
-    known_alive = _known_alive(
-        [
-            (
-                SS,
-                alive.loc[:, ["patient_id", "contact_date", "id"]].set_axis(
-                    ["patient_id", "dt", "id"], axis=1
-                ),
-            ),
-            (SV, last_visits),
-            (EX, last_doses),
-            (LB, last_labs),
-        ]
-    )
+    # Records showing the patient alive, in the order they are cited on equal dates.
+    pieces = []
+    for domain, key in ((SS, "alive_key"), (SV, "visit_key"), (EX, "last_key"), (LB, "lab_key")):
+        days, record_ids = _unpack(facts[key])
+        known = ~np.isnat(days)
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "patient_id": ids[known],
+                    "dt": days[known],
+                    "dom": np.full(int(known.sum()), domain, dtype=object),
+                    "id": record_ids[known],
+                }
+            )
+        )
     return TrialInputs(
         studyid=trial.code,
         data_cut=data_cut,
         patients=patients.reindex(columns=list(PATIENT_COLUMNS)),
-        known_alive=known_alive,
+        known_alive=pd.concat(pieces, ignore_index=True),
         assessments=response.assessments,
         response_records=response.records,
         adverse_events=adverse_events,

@@ -14,6 +14,7 @@ from those files, so the same cut and format always give byte-identical files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata
 import logging
 import platform
@@ -106,6 +107,7 @@ def trialdesk_version() -> str:
             return "unknown"
 
 
+@functools.cache
 def software_versions() -> dict[str, str]:
     """TrialDesk's version and those of the libraries that shape the files' bytes."""
     versions = {"trialdesk": trialdesk_version(), "python": platform.python_version()}
@@ -130,6 +132,8 @@ def survival_analysis(trial: Trial, *, data_cut: dt.date) -> SurvivalAnalysis:
     Raises :class:`ExportError` when the recorded dates cannot give an endpoint (for example a
     progression before the first dose), naming the patient.
     """
+    if data_cut < EARLIEST_DATA_CUT:
+        raise ExportError(f"The data cut {data_cut:%Y-%m-%d} is before any trial data.")
     inputs = selectors.trial_inputs(trial, data_cut=data_cut)
     try:
         return analyse(inputs)
@@ -141,12 +145,26 @@ def _today() -> dt.date:
     return timezone.localdate()
 
 
-def _check_cut_date(data_cut: dt.date | None, *, today: dt.date) -> dt.date:
+#: The earliest data cut accepted (no trial data is older; pandas dates start in 1677).
+EARLIEST_DATA_CUT = dt.date(1900, 1, 1)
+
+
+def check_data_cut(data_cut: dt.date | None, *, today: dt.date | None = None) -> dt.date:
+    """The data cut to use (today when none is given); a future or implausibly old date is a
+    ``ValidationError`` on ``data_cut``."""
+    today = today or _today()
     if data_cut is None:
         return today
     if data_cut > today:
         raise ValidationError({"data_cut": f"{data_cut:%Y-%m-%d} is in the future."})
+    if data_cut < EARLIEST_DATA_CUT:
+        raise ValidationError(
+            {"data_cut": f"{data_cut:%Y-%m-%d} is before {EARLIEST_DATA_CUT:%Y-%m-%d}."}
+        )
     return data_cut
+
+
+_check_cut_date = check_data_cut
 
 
 # --- Writing an export --------------------------------------------------------------------------
@@ -223,7 +241,7 @@ def write_export(
         "format": fmt,
         "date_format": DATE_FORMAT_LABEL,
         "missing_values": MISSING_VALUES,
-        "software": software_versions(),
+        "software": dict(software_versions()),
         "datasets": datasets,
         "files": [f.as_dict() for f in written],
     }

@@ -1,7 +1,8 @@
 """The statistician's pages: Kaplan–Meier results and plots, the export with its progress bar,
 and the downloads. Reads go through ``survival.selectors``, writes through
-``survival.services``; only the trial's statisticians and trial admins get in (others of the
-trial: 403; anyone else: 404)."""
+``survival.services``. The trial's investigators, statisticians and trial admins read the
+results; only statisticians and trial admins export and download. Other members of the trial
+get 403; anyone else 404."""
 
 from __future__ import annotations
 
@@ -32,15 +33,19 @@ RECENT_EXPORTS = 20
 
 
 def _data_cut(request) -> dt.date:
+    """The page's data cut: the valid ``data_cut`` parameter, else today."""
     form = AnalysisForm(request.GET)
     if form.is_valid() and form.cleaned_data["data_cut"]:
-        return form.cleaned_data["data_cut"]
+        try:
+            return services.check_data_cut(form.cleaned_data["data_cut"])
+        except ValidationError:
+            pass  # a future or implausible date: show today's analysis instead
     return timezone.localdate()
 
 
 @login_required
 def analysis_index(request):
-    trials = selectors.analysis_trials_for_user(request.user)
+    trials = selectors.results_trials_for_user(request.user)
     if len(trials) == 1:
         return redirect("survival_trial", code=trials[0].code)
     return render(request, "survival/index.html", {"trials": trials})
@@ -52,7 +57,8 @@ def _export_rows(trial):
 
 @login_required
 def trial_analysis(request, code: str):
-    trial = selectors.analysis_trial_for_user(request.user, code=code)
+    trial = selectors.results_trial_for_user(request.user, code=code)
+    can_export = selectors.can_see_analysis(request.user, trial)
     data_cut = _data_cut(request)
     endpoint = request.GET.get("endpoint", "OS")
     if endpoint not in PARAMCDS:
@@ -80,8 +86,9 @@ def trial_analysis(request, code: str):
             "endpoints": [(p, PARAM_LABELS[p]) for p in PARAMCDS],
             "plot_formats": PLOT_FORMATS,
             "swimmer_max": SWIMMER_MAX_PATIENTS,
-            "exports": _export_rows(trial),
-            "data_cuts": selectors.data_cuts(trial),
+            "can_export": can_export,
+            "exports": _export_rows(trial) if can_export else (),
+            "data_cuts": selectors.data_cuts(trial) if can_export else (),
         },
     )
 
@@ -89,7 +96,7 @@ def trial_analysis(request, code: str):
 @login_required
 @require_GET
 def km_plot(request, code: str, fmt: str):
-    trial = selectors.analysis_trial_for_user(request.user, code=code)
+    trial = selectors.results_trial_for_user(request.user, code=code)
     endpoint = request.GET.get("endpoint", "OS")
     if fmt not in PLOT_FORMATS or endpoint not in PARAMCDS:
         raise Http404
@@ -107,7 +114,7 @@ def km_plot(request, code: str, fmt: str):
 @login_required
 @require_GET
 def swimmer_plot(request, code: str, fmt: str):
-    trial = selectors.analysis_trial_for_user(request.user, code=code)
+    trial = selectors.results_trial_for_user(request.user, code=code)
     if fmt not in PLOT_FORMATS:
         raise Http404
     data_cut = _data_cut(request)

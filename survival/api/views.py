@@ -1,8 +1,9 @@
 """The survival API: start an export (a background job), follow its progress, download it, list
 the export log and the named data cuts, and read the Kaplan–Meier results and plots.
 
-Thin views over ``survival.selectors`` and ``survival.services``. Only the trial's
-statisticians and trial admins get in: another member of the trial gets 403, anyone else 404;
+Thin views over ``survival.selectors`` and ``survival.services``. Exports, the export log, data
+cuts and downloads are for the trial's statisticians and trial admins; the Kaplan–Meier results
+and plots for its investigators too. Another member of the trial gets 403, anyone else 404;
 bad input is 400 with field messages; data that cannot give endpoints is 409. Never a 500.
 """
 
@@ -41,18 +42,26 @@ CONFLICT = {
 
 
 def analysis_trial(request, code: str):
+    """For exports, the export log, data cuts and downloads (statisticians, trial admins)."""
     return selectors.analysis_trial_for_user(request.user, code=code)
 
 
+def results_trial(request, code: str):
+    """For the Kaplan–Meier results and plots (investigators too)."""
+    return selectors.results_trial_for_user(request.user, code=code)
+
+
 def data_cut_param(request) -> dt.date:
+    """The ``data_cut`` query parameter (default today); a bad one is 400."""
     text = request.query_params.get("data_cut")
     if not text:
         return timezone.localdate()
     field = serializers.DateField()
     try:
-        return field.to_internal_value(text)
+        day = field.to_internal_value(text)
     except serializers.ValidationError as exc:
         raise serializers.ValidationError({"data_cut": exc.detail}) from None
+    return services.check_data_cut(day)
 
 
 def conflict(message: str) -> Response:
@@ -159,7 +168,7 @@ class KmSummaryView(APIView):
         """Kaplan–Meier results at a data cut: per endpoint overall (ALL) and by dose level,
         median with 95% CI (log-log; null = not reached), survival at 6, 12 and 24 months,
         median follow-up (reverse Kaplan–Meier), and ORR with exact 95% CIs."""
-        trial = analysis_trial(request, code)
+        trial = results_trial(request, code)
         data_cut = data_cut_param(request)
         try:
             analysis = services.survival_analysis(trial, data_cut=data_cut)
@@ -197,7 +206,7 @@ class KmPlotView(FileView):
     )
     def get(self, request, code: str, fmt: str):
         """The Kaplan–Meier plot of one endpoint, with 95% bands and numbers at risk."""
-        trial = analysis_trial(request, code)
+        trial = results_trial(request, code)
         endpoint = request.query_params.get("endpoint", "OS")
         if fmt not in PLOT_FORMATS:
             raise Http404
@@ -217,7 +226,7 @@ class SwimmerPlotView(FileView):
     @extend_schema(parameters=[CODE, FMT, DATA_CUT], responses=PLOT_RESPONSES)
     def get(self, request, code: str, fmt: str):
         """Time on treatment per patient, with first response, progression and death."""
-        trial = analysis_trial(request, code)
+        trial = results_trial(request, code)
         if fmt not in PLOT_FORMATS:
             raise Http404
         data_cut = data_cut_param(request)

@@ -41,7 +41,6 @@ from survival.domain.km import (
     fit_km_by_group,
     median_follow_up,
 )
-from survival.domain.plots import km_plot, swimmer_plot
 
 #: The files of an export, in the order they are written (``data_dictionary`` last).
 DATASET_NAMES: tuple[str, ...] = (
@@ -145,6 +144,8 @@ class SurvivalAnalysis:
 
     def km_plot(self, paramcd: str, *, by_dose_level: bool = False, fmt: str = "png") -> bytes:
         """The Kaplan–Meier plot of one endpoint; ``ValueError`` when nobody is in it."""
+        from survival.domain.plots import km_plot  # matplotlib only when a plot is drawn
+
         if paramcd not in PARAMCDS:
             raise ValueError(f"unknown endpoint {paramcd!r}; expected one of {PARAMCDS}")
         fits = self.fits_for(paramcd, by_dose_level=by_dose_level)
@@ -156,6 +157,8 @@ class SurvivalAnalysis:
         return km_plot(fits, title=title, fmt=fmt)
 
     def swimmer_plot(self, *, fmt: str = "png") -> bytes:
+        from survival.domain.plots import swimmer_plot
+
         lanes = swimmer_lanes(self.inputs, self.adtte)
         if len(lanes) > SWIMMER_MAX_PATIENTS:
             raise ValueError(

@@ -43,12 +43,16 @@ ASSESSMENT_COLUMNS = ("patient_id", "adt", "response", "adequate", "srcdom", "sr
 
 
 def dates(values: object) -> np.ndarray:
-    """Anything date-like (array, Series, list of dates/None) as ``datetime64[ns]``."""
-    if isinstance(values, pd.Series | pd.Index | np.ndarray) and np.issubdtype(
-        np.asarray(values).dtype, np.datetime64
-    ):
-        return np.asarray(values).astype("datetime64[ns]")
-    series = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object)
+    """Anything date-like (array, Series, list of dates/None/NaN) as ``datetime64[ns]``."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.datetime64):
+        return array.astype("datetime64[ns]")
+    items = array.tolist() if array.ndim else [array.item()]
+    if all(v is None or type(v) is dt.date or (isinstance(v, float) and v != v) for v in items):
+        # Calendar dates (the usual case, straight from the database): numpy converts them.
+        cleaned = [None if isinstance(v, float) else v for v in items]
+        return np.array(cleaned, dtype="datetime64[D]").astype("datetime64[ns]")
+    series = pd.Series(items, dtype=object)
     return pd.to_datetime(series).dt.normalize().to_numpy(dtype="datetime64[ns]")
 
 
@@ -70,6 +74,11 @@ def typed_frame(dataset: str, columns: Mapping[str, object], n_rows: int) -> pd.
             values = values.astype(object).where(values.notna(), None).to_numpy()
         data[variable.name] = pd.array(values, dtype=variable.dtype)
     return pd.DataFrame(data, index=pd.RangeIndex(n_rows))
+
+
+def truthy(values: Sequence[object] | pd.Series) -> np.ndarray:
+    """True where a value is true; False where it is false or missing."""
+    return pd.Series(values, dtype=object).astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def yes_no(values: Sequence[object] | pd.Series) -> np.ndarray:
@@ -127,12 +136,34 @@ def _check_order(
             )
 
 
-def _first_per_patient(frame: pd.DataFrame, date_column: str) -> pd.DataFrame:
-    """The latest row per patient; on equal dates the one listed first (lowest ``order``)."""
-    ordered = frame.sort_values(
-        ["patient_id", date_column, "order"], ascending=[True, False, True], kind="mergesort"
-    )
-    return ordered.drop_duplicates("patient_id", keep="first").set_index("patient_id")
+def _latest_per_patient(
+    ids: np.ndarray, patient: np.ndarray, day: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """For each of ``ids``: the index (into the candidate arrays) of its latest kept candidate,
+    the earliest-listed on equal dates; -1 where it has none. Candidates are listed in
+    citation order (their position is the tie-break)."""
+    chosen = np.full(len(ids), -1, dtype=np.int64)
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        return chosen
+    days = day[index].astype("datetime64[ns]").astype(np.int64)
+    order = np.lexsort((index, -days, patient[index]))  # by patient, latest day, first listed
+    ranked = index[order]
+    owners = patient[ranked]
+    first = np.ones(len(ranked), dtype=bool)
+    first[1:] = owners[1:] != owners[:-1]
+    position = pd.Index(ids).get_indexer(owners[first])
+    chosen[position] = ranked[first]
+    return chosen
+
+
+def _take(values: np.ndarray, index: np.ndarray, missing: object) -> np.ndarray:
+    """``values[index]``, with ``missing`` where the index is -1."""
+    if len(values) == 0:
+        return np.full(len(index), missing)
+    out = values[np.where(index < 0, 0, index)]
+    out[index < 0] = missing
+    return out
 
 
 def _column(frame: pd.DataFrame, name: str, n: int) -> np.ndarray:
@@ -165,77 +196,68 @@ def derive_adtte(
     response = _at_cut(date["response"], cut)
     _check_order(usubjid, start, progression, death, response, rows)
 
-    position = pd.Series(np.arange(n), index=ids)
-    start_by_id = pd.Series(start, index=ids)
-    treated = pd.Series(rows, index=ids)
+    a_patient = assessments["patient_id"].to_numpy(dtype=np.int64)
+    a_day = assessments["adt"].to_numpy(dtype="datetime64[ns]")
+    a_dom = assessments["srcdom"].to_numpy(dtype=object)
+    a_id = assessments["srcid"].to_numpy(dtype=object)
+    a_response = assessments["response"].to_numpy(dtype=object)
+    a_adequate = truthy(assessments["adequate"])
+    position = pd.Index(ids).get_indexer(a_patient)
+    a_start = _take(start, position, NAT)
+    a_treated = _take(rows, position, False).astype(bool)
 
     # Last known alive: the latest of first dose, known-alive records, assessments, progression
     # and first response (on or before the cut); equal dates cite the earliest in that order.
-    pieces = [
-        pd.DataFrame(
-            {"patient_id": ids, "dt": start, "dom": dom["first"], "id": src["first"], "order": 0}
-        )
-    ]
-    alive = known_alive.loc[:, list(KNOWN_ALIVE_COLUMNS)].copy()
-    alive["order"] = np.arange(1, len(alive) + 1)
-    pieces.append(alive)
-    assessed = assessments.loc[:, list(ASSESSMENT_COLUMNS)]
-    pieces.append(
-        pd.DataFrame(
-            {
-                "patient_id": assessed["patient_id"].to_numpy(),
-                "dt": assessed["adt"].to_numpy(dtype="datetime64[ns]"),
-                "dom": assessed["srcdom"].to_numpy(dtype=object),
-                "id": assessed["srcid"].to_numpy(dtype=object),
-                "order": np.arange(len(assessed)) + len(alive) + 1,
-            }
-        )
+    k_patient = known_alive["patient_id"].to_numpy(dtype=np.int64)
+    c_patient = np.concatenate([ids, k_patient, a_patient, ids, ids])
+    c_day = np.concatenate(
+        [start, known_alive["dt"].to_numpy(dtype="datetime64[ns]"), a_day, progression, response]
     )
-    tail = len(alive) + len(assessed) + 1
-    for offset, key, values in ((0, "progression", progression), (1, "response", response)):
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "patient_id": ids,
-                    "dt": values,
-                    "dom": dom[key],
-                    "id": src[key],
-                    "order": tail + offset,
-                }
-            )
-        )
-    candidates = pd.concat(pieces, ignore_index=True)
-    candidates["dt"] = candidates["dt"].to_numpy(dtype="datetime64[ns]")
-    candidates = candidates[
-        candidates["patient_id"].isin(ids[rows]).to_numpy() & (candidates["dt"].to_numpy() <= cut)
-    ]
-    last_alive = _first_per_patient(candidates, "dt").reindex(ids)
+    c_dom = np.concatenate(
+        [
+            dom["first"],
+            known_alive["dom"].to_numpy(dtype=object),
+            a_dom,
+            dom["progression"],
+            dom["response"],
+        ]
+    )
+    c_id = np.concatenate(
+        [
+            src["first"],
+            known_alive["id"].to_numpy(dtype=object),
+            a_id,
+            src["progression"],
+            src["response"],
+        ]
+    )
+    c_treated = np.concatenate(
+        [
+            rows,
+            _take(rows, pd.Index(ids).get_indexer(k_patient), False).astype(bool),
+            a_treated,
+            rows,
+            rows,
+        ]
+    )
+    alive = _latest_per_patient(ids, c_patient, c_day, c_treated & (c_day <= cut))
+    alive_day = _take(c_day, alive, NAT)
+    alive_dom = _take(c_dom, alive, None)
+    alive_id = _take(c_id, alive, None)
 
     # Last adequate assessment without progression, after first dose and on or before the cut.
-    assess = assessments.loc[:, list(ASSESSMENT_COLUMNS)].copy()
-    assess["adt"] = assess["adt"].to_numpy(dtype="datetime64[ns]")
-    assess["order"] = np.arange(len(assess))
-    assess_start = start_by_id.reindex(assess["patient_id"].to_numpy()).to_numpy()
-    progression_free = (
-        assess["adequate"].astype(bool).to_numpy()
-        & ~assess["response"].isin([ep.PROGRESSIVE_DISEASE, ep.NOT_EVALUABLE]).to_numpy()
-    )
-    keep = (
-        treated.reindex(assess["patient_id"].to_numpy()).fillna(False).to_numpy(dtype=bool)
-        & (assess["adt"].to_numpy() > assess_start)
-        & (assess["adt"].to_numpy() <= cut)
-        & progression_free
-    )
-    last_pf = _first_per_patient(assess[keep], "adt").reindex(ids)
-    pf_dt = last_pf["adt"].to_numpy(dtype="datetime64[ns]")
-    pf_dom = last_pf["srcdom"].to_numpy(dtype=object)
-    pf_id = last_pf["srcid"].to_numpy(dtype=object)
-    has_pf = ~np.isnat(pf_dt)
+    progression_free = a_adequate & ~np.isin(a_response, [ep.PROGRESSIVE_DISEASE, ep.NOT_EVALUABLE])
+    keep = a_treated & (a_day > a_start) & (a_day <= cut) & progression_free
+    pf = _latest_per_patient(ids, a_patient, a_day, keep)
+    pf_dt = _take(a_day, pf, NAT)
+    pf_dom = _take(a_dom, pf, None)
+    pf_id = _take(a_id, pf, None)
+    has_pf = pf >= 0
     has_progression = ~np.isnat(progression)
     has_death = ~np.isnat(death)
     has_response = ~np.isnat(response)
 
-    blocks = []
+    blocks: list[dict[str, np.ndarray]] = []
 
     def block(
         paramcd: str,
@@ -248,21 +270,20 @@ def derive_adtte(
         srcdom: np.ndarray,
         srcid: np.ndarray,
     ) -> None:
+        count = int(mask.sum())
         blocks.append(
-            pd.DataFrame(
-                {
-                    "position": position.to_numpy()[mask],
-                    "rank": ep.PARAMCDS.index(paramcd),
-                    "PARAMCD": paramcd,
-                    "STARTDT": begin[mask],
-                    "ADT": end[mask],
-                    "CNSR": cnsr[mask],
-                    "EVNTDESC": evntdesc[mask],
-                    "CNSDTDSC": cnsdtdsc[mask],
-                    "SRCDOM": srcdom[mask],
-                    "SRCID": srcid[mask],
-                }
-            )
+            {
+                "position": np.flatnonzero(mask),
+                "rank": np.full(count, ep.PARAMCDS.index(paramcd)),
+                "PARAMCD": np.full(count, paramcd, dtype=object),
+                "STARTDT": begin[mask],
+                "ADT": end[mask],
+                "CNSR": cnsr[mask],
+                "EVNTDESC": evntdesc[mask].astype(object),
+                "CNSDTDSC": cnsdtdsc[mask].astype(object),
+                "SRCDOM": srcdom[mask].astype(object),
+                "SRCID": srcid[mask].astype(object),
+            }
         )
 
     def pick(conditions, choices, default):
@@ -284,7 +305,7 @@ def derive_adtte(
         start,
         np.where(has_progression, progression, cens_dt),
         np.where(has_progression, 0, 1),
-        np.where(has_progression, ep.EV_PROGRESSION, ttp_reason).astype(object),
+        np.where(has_progression, ep.EV_PROGRESSION, ttp_reason),
         np.where(has_progression, no_desc, cens_desc),
         np.where(has_progression, dom["progression"], cens_dom),
         np.where(has_progression, src["progression"], cens_id),
@@ -313,12 +334,15 @@ def derive_adtte(
 
     prog_event, death_event = events(response)
     after_response = has_pf & (pf_dt >= response)
-    dor_cens_dt = np.where(after_response, pf_dt, response)
     block(
         ep.DOR,
         rows & has_response,
         response,
-        pick([prog_event, death_event], [progression, death], dor_cens_dt),
+        pick(
+            [prog_event, death_event],
+            [progression, death],
+            np.where(after_response, pf_dt, response),
+        ),
         np.where(prog_event | death_event, 0, 1),
         pick(
             [prog_event, death_event],
@@ -347,35 +371,34 @@ def derive_adtte(
         ep.OS,
         rows,
         start,
-        np.where(has_death, death, last_alive["dt"].to_numpy(dtype="datetime64[ns]")),
+        np.where(has_death, death, alive_day),
         np.where(has_death, 0, 1),
-        np.where(has_death, ep.EV_DEATH, ep.CN_ALIVE).astype(object),
+        np.where(has_death, ep.EV_DEATH, ep.CN_ALIVE),
         np.where(has_death, no_desc, np.full(n, ep.DT_LAST_KNOWN_ALIVE, dtype=object)),
-        np.where(has_death, dom["death"], last_alive["dom"].to_numpy(dtype=object)),
-        np.where(has_death, src["death"], last_alive["id"].to_numpy(dtype=object)),
+        np.where(has_death, dom["death"], alive_dom),
+        np.where(has_death, src["death"], alive_id),
     )
 
-    derived = pd.concat(blocks, ignore_index=True).sort_values(
-        ["position", "rank"], kind="mergesort"
-    )
-    begin = derived["STARTDT"].to_numpy(dtype="datetime64[ns]")
-    end = derived["ADT"].to_numpy(dtype="datetime64[ns]")
+    merged = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
+    order = np.lexsort((merged["rank"], merged["position"]))  # patient order, then TTP…OS
+    begin = merged["STARTDT"][order].astype("datetime64[ns]")
+    end = merged["ADT"][order].astype("datetime64[ns]")
     aval = ((end - begin) // np.timedelta64(1, "D")).astype(np.int64)
-    paramcd = derived["PARAMCD"].to_numpy(dtype=object)
-    m = len(derived)
+    paramcd = merged["PARAMCD"][order]
+    m = len(order)
     columns = {
         "STUDYID": np.full(m, studyid, dtype=object),
-        "USUBJID": usubjid[derived["position"].to_numpy(dtype=np.int64)],
+        "USUBJID": usubjid[merged["position"][order]],
         "PARAMCD": paramcd,
         "PARAM": np.array([ep.PARAM_LABELS[p] for p in paramcd], dtype=object),
         "STARTDT": begin,
         "ADT": end,
         "AVAL": aval,
         "AVALM": aval / DAYS_PER_MONTH,
-        "CNSR": derived["CNSR"].to_numpy(dtype=np.int64),
-        "EVNTDESC": derived["EVNTDESC"].to_numpy(dtype=object),
-        "CNSDTDSC": derived["CNSDTDSC"].to_numpy(dtype=object),
-        "SRCDOM": derived["SRCDOM"].to_numpy(dtype=object),
-        "SRCID": derived["SRCID"].to_numpy(dtype=object),
+        "CNSR": merged["CNSR"][order].astype(np.int64),
+        "EVNTDESC": merged["EVNTDESC"][order],
+        "CNSDTDSC": merged["CNSDTDSC"][order],
+        "SRCDOM": merged["SRCDOM"][order],
+        "SRCID": merged["SRCID"][order],
     }
     return typed_frame("adtte", columns, m)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,7 @@ from survival.domain.columns import (
     KNOWN_ALIVE_COLUMNS,
     NAT,
     dates,
+    truthy,
     typed_frame,
     yes_no,
 )
@@ -52,7 +54,9 @@ from survival.domain.endpoints import (
     ResponseAssessment,
     SourcedDate,
 )
-from survival.domain.plots import SwimmerLane
+
+if TYPE_CHECKING:
+    from survival.domain.plots import SwimmerLane
 
 #: Off-study reasons that complete the study rather than discontinue it.
 COMPLETED_REASONS = frozenset({"follow_up_completed", "trial_closed"})
@@ -448,7 +452,7 @@ def response_evaluable(inputs: TrialInputs) -> np.ndarray:
     after_start = a["adt"].to_numpy(dtype="datetime64[ns]") > start.reindex(
         a["patient_id"].to_numpy()
     ).to_numpy(dtype="datetime64[ns]")
-    adequate = a["adequate"].astype(bool).to_numpy()
+    adequate = truthy(a["adequate"])
     evaluated = set(a["patient_id"].to_numpy()[after_start & adequate].tolist())
     derived = p["first_dt"].notna().to_numpy() & p["patient_id"].isin(evaluated).to_numpy()
     given = _text(p, "evaluable")
@@ -615,6 +619,8 @@ def _days(day: object, start: pd.Timestamp) -> float | None:
 def swimmer_lanes(inputs: TrialInputs, adtte: pd.DataFrame) -> list[SwimmerLane]:
     """One lane per treated patient: first dose to the end of treatment (or, still on
     treatment, to the last date known alive), with first response, progression and death."""
+    from survival.domain.plots import SwimmerLane  # matplotlib only when a plot is drawn
+
     ttp = adtte[(adtte["PARAMCD"] == TTP) & (adtte["CNSR"] == 0)]
     progression = dict(zip(ttp["USUBJID"], ttp["ADT"], strict=True))
     alive = inputs.known_alive.groupby("patient_id")["dt"].max()
@@ -659,7 +665,7 @@ class ResponseCount:
 def response_counts(inputs: TrialInputs) -> list[ResponseCount]:
     """Overall (``ALL``) then by dose level in escalation order."""
     p = inputs.patients
-    evaluable = np.array([v is True for v in response_evaluable(inputs)], dtype=bool)
+    evaluable = truthy(response_evaluable(inputs))
     responder = p["bor"].isin(RESPONDER_CATEGORIES).to_numpy() & evaluable
     levels = _text(p, "DOSELVL")
     counts = [ResponseCount(OVERALL, int(responder.sum()), int(evaluable.sum()))]

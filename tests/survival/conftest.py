@@ -60,3 +60,14 @@ def eager():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def ctcae(db):
+    """The CTCAE v5.0 dictionary (a data migration installs it; a transactional test elsewhere
+    may have flushed it, so it is put back when missing)."""
+    from safety.models import CtcaeTerm
+    from safety.services import ctcae_dictionary_install
+
+    if not CtcaeTerm.objects.filter(version="5.0").exists():
+        ctcae_dictionary_install(version="5.0", acting_user=None)

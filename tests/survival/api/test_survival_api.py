@@ -56,14 +56,29 @@ def test_a_trial_admin_may_export_too(survival_trial):
     assert response.status_code == 202
 
 
-@pytest.mark.parametrize("role", ["coordinator_a", "investigator", "monitor_a"])
+@pytest.mark.parametrize("role", ["coordinator_a", "monitor_a"])
 def test_other_roles_of_the_trial_are_refused(survival_trial, role):
     client = api_client_for(getattr(survival_trial, role))
 
     assert start(client).status_code == 403
     assert client.get(f"{BASE}/exports/").status_code == 403
     assert client.get(f"{BASE}/km/").status_code == 403
+    assert client.get(f"{BASE}/plots/km.png").status_code == 403
     assert ExportJob.objects.count() == 0
+
+
+def test_an_investigator_reads_the_results_but_does_not_export(survival_trial):
+    client = api_client_for(survival_trial.investigator)
+    job = services.export_job_start(
+        trial=survival_trial.trial, acting_user=survival_trial.statistician
+    )
+
+    assert client.get(f"{BASE}/km/?data_cut=2024-12-31").status_code == 200
+    assert client.get(f"{BASE}/plots/km.svg?data_cut=2024-12-31").status_code == 200
+    assert start(client).status_code == 403
+    assert client.get(f"{BASE}/exports/").status_code == 403
+    assert client.get(f"{BASE}/exports/{job.pk}/download/").status_code == 403
+    assert client.get(f"{BASE}/data-cuts/").status_code == 403
 
 
 def test_another_trial_is_not_found(survival_trial, outsider):
@@ -90,6 +105,7 @@ def test_anonymous_is_refused(survival_trial):
         ({"format": "sav"}, "format"),
         ({"data_cut": "31/12/2024"}, "data_cut"),
         ({"data_cut": "2999-01-01"}, "data_cut"),
+        ({"data_cut": "0001-01-01"}, "data_cut"),
         ({"cut_name": "two words"}, "cut_name"),
     ],
 )
@@ -221,6 +237,8 @@ def test_swimmer_plot_and_plot_errors(survival_trial):
     assert client.get(f"{BASE}/plots/km.png?endpoint=EFS").status_code == 400
     assert client.get(f"{BASE}/plots/km.gif").status_code == 404
     assert client.get(f"{BASE}/km/?data_cut=yesterday").status_code == 400
+    assert client.get(f"{BASE}/km/?data_cut=0001-01-01").status_code == 400
+    assert client.get(f"{BASE}/plots/km.png?data_cut=2999-12-31").status_code == 400
     # before anyone was treated there is nothing to plot
     empty = client.get(f"{BASE}/plots/km.png?data_cut=2023-12-31", HTTP_ACCEPT="image/png")
     assert empty.status_code == 409

@@ -31,6 +31,14 @@ def test_the_page_shows_results_plots_and_the_export_form(survival_trial):
     assert 'action="/survival/IPD/exports/"' in html
 
 
+@pytest.mark.parametrize("cut", ["0001-01-01", "2999-12-31", "not-a-date"])
+def test_an_unusable_data_cut_shows_today(survival_trial, cut):
+    response = client_for(survival_trial.statistician).get(f"{PAGE}?data_cut={cut}")
+
+    assert response.status_code == 200
+    assert response.context["data_cut"] == dt.date.today()
+
+
 def test_the_index_sends_a_one_trial_statistician_to_the_trial(survival_trial):
     response = client_for(survival_trial.statistician).get("/survival/")
 
@@ -38,7 +46,7 @@ def test_the_index_sends_a_one_trial_statistician_to_the_trial(survival_trial):
     assert response["Location"] == PAGE
 
 
-@pytest.mark.parametrize("role", ["coordinator_a", "investigator"])
+@pytest.mark.parametrize("role", ["coordinator_a", "monitor_a"])
 def test_other_roles_get_403(survival_trial, role):
     client = client_for(getattr(survival_trial, role))
 
@@ -46,6 +54,23 @@ def test_other_roles_get_403(survival_trial, role):
     assert client.post(f"{PAGE}exports/", {"format": "csv"}).status_code == 403
     assert client.get(f"{PAGE}plots/km.png").status_code == 403
     assert ExportJob.objects.count() == 0
+
+
+def test_an_investigator_sees_the_results_without_the_export(survival_trial):
+    client = client_for(survival_trial.investigator)
+    job = services.export_job_start(
+        trial=survival_trial.trial, acting_user=survival_trial.statistician
+    )
+
+    page = client.get(f"{PAGE}?data_cut=2024-12-31")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Kaplan–Meier results" in html and 'id="km-plot"' in html
+    assert "Export the datasets" not in html and "Export log" not in html
+    assert client.post(f"{PAGE}exports/", {"format": "csv"}).status_code == 403
+    assert client.get(f"{PAGE}exports/{job.pk}/").status_code == 403
+    assert client.get(f"{PAGE}exports/{job.pk}/download/").status_code == 403
 
 
 def test_another_trial_is_404(survival_trial, outsider):

@@ -74,14 +74,14 @@ def test_csv_dates_are_iso_and_missing_values_are_empty(toy, tmp_path):
     export(toy, tmp_path, "csv")
 
     lines = (tmp_path / "adtte.csv").read_text().splitlines()
-    assert lines[0].startswith("STUDYID,USUBJID,PARAMCD,PARAM,STARTDT,ADT,AVAL,AVALM,CNSR")
+    assert lines[0].startswith('"STUDYID","USUBJID","PARAMCD","PARAM","STARTDT","ADT","AVAL"')
     # IPD-01-001's OS: death on day 35, an event, so no censoring-date description
-    os_row = next(line for line in lines if line.startswith("IPD,IPD-01-001,OS"))
+    os_row = next(line for line in lines if line.startswith('"IPD","IPD-01-001","OS"'))
     assert ",2024-01-01,2024-02-05,35," in os_row
-    assert ",0,DEATH,,DS,201" in os_row
+    assert ',0,"DEATH",,"DS","201"' in os_row
     summary = (tmp_path / "km_summary.csv").read_text().splitlines()
-    header = summary[0].split(",")
-    overall_os = next(line for line in summary if line.startswith("OS,ALL,")).split(",")
+    header = summary[0].replace('"', "").split(",")
+    overall_os = next(line for line in summary if line.startswith('"OS","ALL",')).split(",")
     assert overall_os[header.index("MEDIAN_UCL")] == ""  # not reached: empty, never 0
     assert "NaN" not in (tmp_path / "km_summary.csv").read_text()
 
