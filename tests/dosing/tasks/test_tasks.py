@@ -185,8 +185,10 @@ def _start_worker(queue: str, log_path: Path) -> subprocess.Popen:
                 "worker",
                 "-l",
                 "info",
-                "--concurrency",
-                "1",
+                # the solo pool runs the task in this very process, so SIGKILL stops the
+                # evaluation itself (a prefork child would outlive its killed parent)
+                "--pool",
+                "solo",
                 "--without-gossip",
                 "--without-mingle",
                 "-n",
@@ -275,7 +277,8 @@ def test_a_worker_killed_mid_evaluation_leaves_nothing_and_the_rerun_stores_one_
     # one decision, however often it runs
     tasks.evaluate_escalation.delay(ipd.trial.pk)
     decision = _wait_for(lambda: EscalationDecision.objects.filter(trial=ipd.trial).first())
-    tasks.evaluate_escalation.delay(ipd.trial.pk)
+    # (run again synchronously: a message still in flight when the test ends would race the
+    # table flush that follows every transactional test)
     evaluate(ipd.trial)
     assert decision.rule_id == "3p3.R2"
     assert EscalationDecision.objects.filter(trial=ipd.trial).count() == 1
