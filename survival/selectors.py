@@ -177,19 +177,22 @@ def response_source(
 ) -> tuple[SourceStatus, ResponseFrames]:
     """The response inputs of the trial's patients at the cut.
 
-    Not available yet: the response app has no committed bulk read so far. To switch it on,
-    call its documented read here (one query for the whole trial, records dated on or before
-    ``data_cut``) and fill ``ResponseFrames``:
+    Not wired yet: the response app's work is not final (no "Issue 6" commit). To switch it
+    on, fill ``ResponseFrames`` here from the response app's bulk reads (no per-patient
+    query), keeping only what is dated on or before ``data_cut``:
 
-    - ``patients`` (``RESPONSE_PATIENT_COLUMNS``): progression date (first assessment of
-      confirmed progression) and first response ≥ PR, each with ``_dom`` "RS" and ``_id`` the
-      assessment id as text; best overall response, its date, and ``evaluable`` (or None);
-    - ``assessments`` (``ASSESSMENT_COLUMNS``): every overall assessment — date, call, adequate,
-      ``srcdom`` "RS", ``srcid``;
-    - ``records`` (``RESPONSE_RECORD_COLUMNS``): the ADRS rows (computed, confirmed and entered
-      calls, visit, criteria);
+    - ``patients`` (``RESPONSE_PATIENT_COLUMNS``), from ``response.selectors.
+      response_summary_for_trial(trial)``: ``progression_date`` and ``first_response_date``
+      (each with ``_dom`` "RS" and ``_id`` the assessment's id as text), the best overall
+      response and its date, ``evaluable``;
+    - ``assessments`` (``ASSESSMENT_COLUMNS``): every overall timepoint of the trial — date,
+      call, adequate (not NE and not missing data), ``srcdom`` "RS", ``srcid`` — which needs a
+      bulk read of the timepoints from the response app (``timepoints(patient)`` is per patient);
+    - ``records`` (``RESPONSE_RECORD_COLUMNS``): the same timepoints for ADRS, with the
+      confirmed call and the investigator's entry;
 
-    then return ``SourceStatus("response", True, …)``.
+    then return ``SourceStatus("response", True, …)``. ``ResponseFrames.from_responses`` builds
+    the frames from one ``PatientResponse`` per patient when that is more convenient.
     """
     return (
         SourceStatus(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib.metadata
+import json
 import logging
 import platform
 import shutil
@@ -164,9 +165,6 @@ def check_data_cut(data_cut: dt.date | None, *, today: dt.date | None = None) ->
     return data_cut
 
 
-_check_cut_date = check_data_cut
-
-
 # --- Writing an export --------------------------------------------------------------------------
 
 
@@ -288,7 +286,8 @@ def data_cut_create(
             created_by=acting_user,
             software_version=software_version(),
         )
-        relative = f"{EXPORT_ROOT}/{trial.code}/cuts/{cut.pk}"
+        # A random part keeps the folder unique across databases sharing a disk.
+        relative = f"{EXPORT_ROOT}/{trial.code}/cuts/{cut.pk}-{uuid.uuid4().hex[:12]}"
         folder = _media(relative)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -313,8 +312,6 @@ def data_cut_create(
 
 def data_cut_frames(cut: DataCut) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The frozen datasets and analysis context of a named cut, checked against their hashes."""
-    import json
-
     folder = _media(cut.frozen_dir)
     for file_name, expected in cut.frozen_files.items():
         path = folder / file_name
@@ -387,7 +384,7 @@ def export_job_start(
     named = None
     name = ""
     try:
-        cut_date = _check_cut_date(data_cut, today=today)
+        cut_date = check_data_cut(data_cut, today=today)
     except ValidationError as exc:
         errors.update(exc.message_dict)
         cut_date = today
@@ -568,7 +565,7 @@ def export_run_now(
     if fmt not in EXPORT_FORMATS:
         raise ExportError(f"Unknown format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}.")
     try:
-        cut_date = _check_cut_date(data_cut, today=today)
+        cut_date = check_data_cut(data_cut, today=today)
         name = _check_cut_name(cut_name) if cut_name else ""
     except ValidationError as exc:
         raise ExportError("; ".join(exc.messages)) from None

@@ -1,7 +1,7 @@
 """One trial's survival analysis at a data cut: endpoints, Kaplan–Meier fits, follow-up, ORR.
 
-Sources: TrialDesk ``shared/domain/survival.md`` (endpoints, Kaplan–Meier conventions, the
-export) and ``shared/reference/dose-finding.md`` §4 (Clopper–Pearson ORR, reverse-KM median
+Sources: TrialDesk's survival specification (``survival.md``) (endpoints, Kaplan–Meier conventions, the
+export) and the dose-finding reference notes, §4 (Clopper–Pearson ORR, reverse-KM median
 follow-up). Pure: the inputs come from ``survival.selectors.trial_inputs``; nothing here reads
 the database or the clock.
 

@@ -1,7 +1,7 @@
 """Column-wise construction of the ADaM frames, and the vectorised endpoint derivation.
 
-Sources: the endpoint rules of ``survival.domain.endpoints`` (TrialDesk ``shared/domain/
-survival.md``, "Endpoint definitions") and the dataset conventions of ``survival.domain.adam``.
+Sources: the endpoint rules of ``survival.domain.endpoints`` (TrialDesk's survival specification,
+``survival.md``, "Endpoint definitions") and the dataset conventions of ``survival.domain.adam``.
 
 :func:`derive_adtte` computes, for a whole trial at once with numpy and pandas, exactly the
 frame ``build_adtte(derive_all_endpoints(...))`` gives (same rows, order, values, types and

@@ -1,6 +1,6 @@
 """One trial's analysis inputs at a data cut, as whole columns, and their ADSL, ADAE and ADRS.
 
-Source: TrialDesk ``shared/domain/survival.md`` ("The export": ADSL, ADAE, ADRS variables) and
+Source: TrialDesk's survival specification (``survival.md``) ("The export": ADSL, ADAE, ADRS variables) and
 CDISC ADaM IG v1.3 for the flags (``SAFFL``: any study drug received; ``*FL`` = Y/N). The
 frames are filled once by ``survival.selectors`` (bulk queries, no per-patient query) and
 mapped here column-wise, without Django. :class:`PatientRecord` is the same information for

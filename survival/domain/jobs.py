@@ -1,6 +1,6 @@
 """The export job's status workflow, as a transition table, and the export's vocabulary.
 
-Source: TrialDesk ``shared/domain/survival.md`` ("The export": a background job with progress,
+Source: TrialDesk's survival specification (``survival.md``) ("The export": a background job with progress,
 every export logged). One table, read by one transition service
 (``survival.services.export_job_transition``): nothing else assigns a job's status.
 

@@ -157,7 +157,7 @@ def step(
 # --- The reference toy cohort, as analysis inputs (no database) -----------------------------
 
 START = dt.date(2024, 1, 1)
-#: dose-finding.md §4.2's toy vector: OS days and events.
+#: the dose-finding reference notes §4.2's toy vector: OS days and events.
 TOY_TIMES = (35, 60, 60, 95, 120, 150, 180, 210, 240, 300, 330, 365)
 TOY_EVENTS = (1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 0, 0)
 

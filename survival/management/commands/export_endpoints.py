@@ -1,7 +1,7 @@
 """Write a trial's ADaM-style datasets, Kaplan–Meier tables, data dictionary and manifest.
 
 ``python manage.py export_endpoints --trial CODE --out DIR [--format csv|xlsx|xpt|parquet]
-[--data-cut YYYY-MM-DD] [--name CUTNAME]``, as TrialDesk ``shared/domain/survival.md`` ("The
+[--data-cut YYYY-MM-DD] [--name CUTNAME]``, as TrialDesk's survival specification (``survival.md``) ("The
 export") specifies. Prints a JSON summary (folder, files with SHA-256, row counts). Every run is
 logged as an export job (source "command").
 """

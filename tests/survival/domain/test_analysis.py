@@ -1,6 +1,6 @@
 """A trial's analysis from its inputs: fits overall and by dose level, follow-up, ORR, frames.
 
-Reference values: TrialDesk ``shared/reference/dose-finding.md`` §4.2 (the toy vector: KM
+Reference values: TrialDesk the dose-finding reference notes, §4.2 (the toy vector: KM
 median 240 days, 95% CI 60–NR log-log, S(180) = 0.5291; reverse-KM median follow-up 300 days,
 lower limit 120) and §4.1 (Clopper–Pearson 1/10 → 0.0025–0.4450).
 """

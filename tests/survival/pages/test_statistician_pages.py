@@ -153,7 +153,7 @@ def test_a_queued_job_page_polls_until_done(survival_trial):
     status = client.get(f"{PAGE}exports/{job.pk}/status.json")
 
     assert 'data-finished="false"' in page
-    assert 'id="export-download"' in page and "hidden" in page
+    assert '<p id="export-download-row" hidden>' in page
     assert status.json() == {
         "id": job.pk,
         "status": "queued",
