@@ -13,6 +13,8 @@
   var label = document.getElementById("export-status");
   var error = document.getElementById("export-error");
   var link = document.getElementById("export-download");
+  // The row, not the link, is hidden: the link's button style would override "hidden".
+  var linkRow = document.getElementById("export-download-row");
   var names = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
   var delay = 700;
 
@@ -25,7 +27,7 @@
       (status.step ? " (" + status.step + ")" : "");
     if (status.status === "done" && status.download_url) {
       link.href = status.download_url;
-      link.hidden = false;
+      linkRow.hidden = false;
     }
     if (status.status === "failed") {
       error.textContent = status.error;

@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
+from survival import services
 from survival.models import ExportJob
 from tests.e2e.conftest import login
 from tests.survival.factories import alive, died, dose, study_patient
@@ -59,12 +60,12 @@ def test_statistician_exports_watches_progress_downloads_and_sees_the_km_plot(
     export_form.get_by_label("Data cut", exact=True).fill("2024-12-31")
     export_form.get_by_role("button", name="Start the export").click()
 
-    # watches its progress until the worker is done
+    # watches its progress until the worker is done (no download link before that)
     assert page.get_by_role("heading", name="Export #").is_visible()
+    link = page.get_by_role("link", name="Download the export (ZIP)")
     assert page.get_by_label("Export progress").is_visible()
     expect(page.get_by_label("Export progress")).to_have_js_property("value", 100, timeout=60_000)
     assert page.get_by_role("status").filter(has_text="Done — 100%").is_visible()
-    link = page.get_by_role("link", name="Download the export (ZIP)")
     assert link.is_visible()
 
     # downloads it: the ZIP is the job's, and its manifest's hashes match its files
@@ -89,3 +90,26 @@ def test_statistician_exports_watches_progress_downloads_and_sees_the_km_plot(
     page.get_by_role("link", name="Progression-Free Survival").click()
     assert image_loaded(page, "#km-plot")
     assert "endpoint=PFS" in page.get_attribute("#km-plot", "src")
+
+
+def test_the_download_link_appears_only_when_the_export_is_done(
+    page, trial_with_patients, password, settings, tmp_path
+):
+    # given a queued export (no worker here: the test runs it itself, later)
+    settings.MEDIA_ROOT = tmp_path / "media"
+    t = trial_with_patients
+    job = ExportJob.objects.create(
+        trial=t.trial, requested_by=t.statistician, format="xpt", data_cut=D(2024, 12, 31)
+    )
+    login(page, t.statistician.email, password)
+    page.goto(f"/survival/IPD/exports/{job.pk}/")
+    link = page.get_by_role("link", name="Download the export (ZIP)")
+    expect(page.get_by_role("status")).to_have_text("Queued — 0%")
+    expect(link).to_be_hidden()
+
+    # when the export runs, the page follows it without a reload
+    services.export_job_run(job_id=job.pk)
+
+    expect(link).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text("Done — 100% (done)")
+    expect(page.get_by_label("Export progress")).to_have_js_property("value", 100)
