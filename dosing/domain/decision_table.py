@@ -4,7 +4,7 @@ Both are produced by running the engine (``three_plus_three.recommend``) on repr
 states, so what the protocol prints and what the app decides cannot drift apart. The
 dose-path view answers "what happens if the next cohort has 0, 1, 2 or 3 DLTs", as the R
 ``escalation`` package's ``get_dose_paths`` does (Brock K. et al.); clinicians ask for both in
-the protocol (shared/reference/dose-finding.md section 2.2). Rules: Storer 1989; Korn et al.
+the protocol (the dose-finding.md research note section 2.2). Rules: Storer 1989; Korn et al.
 1994; Le Tourneau, Lee & Siu 2009; Skolnik et al. 2008 (rolling six).
 """
 

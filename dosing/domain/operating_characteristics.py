@@ -8,7 +8,7 @@ require-six-at-MTD, level -1). Pathways reaching the same per-level counts at th
 are merged, which keeps the enumeration exact and small. This is the computation of
 ``bcrm::threep3`` (exact 3+3 pathways); review: Le Tourneau, Lee & Siu, JNCI 2009.
 
-Reference figures (shared/domain/escalation.md; reference/dose-finding.md section 1.5),
+Reference figures (the escalation.md research note; reference/dose-finding.md section 1.5),
 escalation only, 5 levels, true DLT rates 0.05, 0.10, 0.20, 0.30, 0.50: P(no dose) 0.0266,
 P(select 1..5) 0.0914, 0.2570, 0.3161, 0.2558, 0.0531 (all reproduced to 4 decimals). E[N]
 computes to 14.67496, so escalation.md's 14.67 is the correctly rounded figure; the research

@@ -3,7 +3,7 @@
 Two to six patients may be on study at a level at once; each new patient is assigned from the
 number enrolled (evaluable + pending), the number evaluable and the number with a DLT. Grid
 used (rolling-6 column of Frankel et al., JAMA Netw Open 2020;3(5):e204787, Table 2; V1 in
-shared/reference/dose-finding.md section 1.4):
+the dose-finding.md research note section 1.4):
 
 - 0 DLT: all of >=3 enrolled evaluable, or 6 enrolled with >=5 evaluable -> escalate
   (at the top level: MTD once >=5 are evaluable); otherwise same level, or hold at 6;

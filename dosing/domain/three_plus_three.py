@@ -17,7 +17,7 @@ when the lowest level is too toxic. Options: ``require_six_at_mtd`` (a candidate
 patients is expanded to six before it is declared) and a protocol "level -1" (or any untested
 level below the start), which is treated as a fallback cohort rather than recommended blind.
 
-Live operation (docs: shared/domain/escalation.md): only DLT-evaluable patients count; a
+Live operation (docs: the escalation.md research note): only DLT-evaluable patients count; a
 cohort is decided once complete, except that >=2 DLTs decide "MTD exceeded" at once
 (``early_determination``); a not-evaluable patient frees one slot for one replacement; no level
 ever holds more than six.

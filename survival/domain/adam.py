@@ -1,6 +1,6 @@
 """CDISC ADaM-style analysis datasets as pandas DataFrames, and their data dictionary.
 
-Sources: TrialDesk ``shared/domain/survival.md`` ("The export") for the datasets and their
+Sources: TrialDesk the survival.md research note ("The export") for the datasets and their
 variables; CDISC ADaM Implementation Guide v1.3 (ADSL, BDS) and ADaM Structure for Occurrence
 Data v1.1 (ADAE) and the ADaM BDS for time-to-event analyses (ADTTE v1.0) for the naming
 conventions (``*FL`` flags Y/N, ``*DT`` dates, ``CNSR`` 1 = censored, ``AVAL``); SAS Version 5

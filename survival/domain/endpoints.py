@@ -1,6 +1,6 @@
 """Derivation of the time-to-event endpoints TTP, PFS, DOR and OS at a data cut.
 
-Source: trial A's registration as summarised in TrialDesk ``shared/domain/survival.md``
+Source: trial A's registration as summarised in TrialDesk the survival.md research note
 ("Endpoint definitions"), the default for every trial:
 
 =========  ==========================================  ===============================================
@@ -34,7 +34,7 @@ Choices made here (none is spelled out by the registration):
   endpoints are defined from first dose and such patients are outside the analysis set.
 * **AVAL** is the elapsed number of days, ``ADT − STARTDT``; a censoring on the day of first
   dose therefore has ``AVAL = 0``. (Some sponsors add one day; TrialDesk does not, so AVAL
-  matches the Kaplan–Meier times of ``shared/reference/dose-finding.md`` §4.2.) ``AVALM`` is
+  matches the Kaplan–Meier times of the dose-finding.md research note §4.2.) ``AVALM`` is
   ``AVAL / 30.4375``.
 * **No adequate post-baseline assessment** (none dated after first dose): TTP, PFS are
   censored at the first-dose date with AVAL 0 (CNSDTDSC ``FIRST DOSE DATE``), unless an event

@@ -1,7 +1,7 @@
 """Kaplan–Meier estimates, medians with confidence intervals and median follow-up.
 
-Sources and conventions (TrialDesk ``shared/domain/survival.md`` "Kaplan–Meier conventions" and
-``shared/reference/dose-finding.md`` §4.2–4.3):
+Sources and conventions (TrialDesk the survival.md research note "Kaplan–Meier conventions" and
+the dose-finding.md research note §4.2–4.3):
 
 * The fit is lifelines' ``KaplanMeierFitter`` (Kaplan & Meier, *JASA* 1958;53:457–481). Its
   pointwise 95% band is Greenwood's variance on the log(−log) scale, the same as R

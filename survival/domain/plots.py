@@ -1,6 +1,6 @@
 """Kaplan–Meier and swimmer plots rendered to PNG, SVG or PDF bytes.
 
-Conventions: TrialDesk ``shared/domain/survival.md`` — time in months (days / 30.4375) stated
+Conventions: TrialDesk the survival.md research note — time in months (days / 30.4375) stated
 on the axis, the CI method named on the plot, a number-at-risk table under the curves (as in
 R ``survminer::ggsurvplot(risk.table = TRUE)``), censorings as tick marks.
 

@@ -1,6 +1,6 @@
 """Time units shared by the survival domain.
 
-Source: TrialDesk survival conventions (``shared/domain/survival.md``, "Kaplan–Meier
+Source: TrialDesk survival conventions (the survival.md research note, "Kaplan–Meier
 conventions"): months = days / 30.4375 (the mean Gregorian month, 365.25 / 12), stated on
 every table and plot; days are kept as well.
 """

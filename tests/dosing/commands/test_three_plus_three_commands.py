@@ -1,6 +1,6 @@
 """The what-if and operating-characteristics commands: one JSON object on stdout.
 
-The commands need no database. Expected values: shared/domain/escalation.md.
+The commands need no database. Expected values: the escalation.md research note.
 """
 
 from __future__ import annotations

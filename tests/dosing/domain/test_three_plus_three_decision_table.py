@@ -1,6 +1,6 @@
 """The printable decision table and the dose-path ("what if") view.
 
-Expected decisions: shared/domain/escalation.md (core table, variants, options).
+Expected decisions: the escalation.md research note (core table, variants, options).
 """
 
 from __future__ import annotations

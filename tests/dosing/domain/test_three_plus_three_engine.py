@@ -1,6 +1,6 @@
 """The live 3+3 engine: every rule, variant and option on patient DLT states.
 
-Cases follow shared/domain/escalation.md and reference/dose-finding.md section 1 (Storer 1989,
+Cases follow the escalation.md research note and reference/dose-finding.md section 1 (Storer 1989,
 Korn et al. 1994, Le Tourneau et al. 2009). Patient letters: N = no DLT (window complete),
 T = DLT, P = DLT window pending, X = not evaluable.
 """

@@ -1,6 +1,6 @@
 """Exact and simulated operating characteristics of the 3+3 design.
 
-Reference figures: shared/domain/escalation.md and reference/dose-finding.md section 1.5
+Reference figures: the escalation.md research note and reference/dose-finding.md section 1.5
 (escalation only, 5 levels). E[N] for the first scenario computes to 14.67496: escalation.md's
 14.67 is the correctly rounded value (the research note prints 14.68).
 """

@@ -1,6 +1,6 @@
 """Outcome-path notation and its replay: the R ``escalation`` semantics of escalation.md.
 
-Expected values: the examples table of shared/domain/escalation.md (both variants) and the
+Expected values: the examples table of the escalation.md research note (both variants) and the
 path vectors of reference/dose-finding.md section 1.5.
 """
 
