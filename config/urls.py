@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from config import accounts_views
 from config.api_docs import SwaggerDocsView
 from config.health import health
+from config.ping import PingView
 from trials.forms import EmailAuthenticationForm
 
 urlpatterns = [
@@ -38,6 +39,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/ping/", PingView.as_view(), name="api-ping"),
     path("api/response/", include("response.api.urls")),
     path("api/survival/", include("survival.api.urls")),
     path("api/safety/", include("safety.api.urls")),
