@@ -11,17 +11,36 @@ Reads other apps rely on (stable interface):
   survival engine reads TTP/PFS/DOR events from here.
 - :func:`patient_response` — one patient's stored computed response (or ``None``).
 - :func:`simon_population` — who the Simon monitor counts (the RP2D rule, in one place).
+- :func:`responses_for_trial_at_cut` — a whole trial's responses, timepoints and investigator
+  calls as they stood at a data cut, in a fixed number of queries (the statistician's export);
+  :func:`timepoints_for_trial` is its bulk read of the computed timepoints.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from response.domain.binomial import RateSummary, rate_summary
 from response.domain.queries import ACTIVE_STATUSES
@@ -529,3 +548,477 @@ def simon_designs(
     """Optimal and minimax designs for a trial's parameters (Simon 1989), cached per process:
     the search is pure and takes a fraction of a second at nmax 100."""
     return search_designs(p0, p1, alpha, beta, nmax)
+
+
+# --- A whole trial at a data cut (the statistician's export) ----------------------------------
+
+#: IMWG flags for a measurable disease parameter that was not measured at an assessment (IMWG
+#: note 1.6): the call rests on incomplete data, so the assessment is not an adequate one.
+MISSING_MEASUREMENT_FLAGS = frozenset(
+    {"SERUM_MISSING", "URINE_MISSING", "FLC_MISSING", "MARROW_MISSING", "IMAGING_MISSING"}
+)
+#: Rows of :func:`timepoints_for_trial` (``missing``: a measurable parameter was not measured).
+TIMEPOINT_FIELDS = (
+    "id",
+    "patient_id",
+    "criteria",
+    "assessment_date",
+    "timepoint",
+    "confirmed",
+    "missing",
+)
+#: Rows of :attr:`TrialResponsesAtCut.patients`.
+RESPONSE_AT_CUT_FIELDS = (
+    "patient_id",
+    "criteria",
+    "best_overall_response",
+    "best_response_date",
+    "first_response_date",
+    "progression_date",
+    "evaluable",
+)
+
+
+def _trial_patients(trial: Trial, patient_ids: Iterable[int] | None) -> Q:
+    """Rows of the trial's patients (all of them, or those of ``patient_ids``)."""
+    condition = Q(patient__trial=trial)
+    if patient_ids is not None:
+        condition &= Q(patient_id__in=list(patient_ids))
+    return condition
+
+
+def timepoints_for_trial(
+    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+) -> list[tuple[Any, ...]]:
+    """Every stored computed timepoint of the trial's patients dated on or before
+    ``data_cut``, as rows of :data:`TIMEPOINT_FIELDS` in patient and date order. One query,
+    whatever the number of patients (the bulk form of :func:`timepoints`)."""
+    missing = ExpressionWrapper(
+        Q(flags__has_any_keys=sorted(MISSING_MEASUREMENT_FLAGS)), output_field=BooleanField()
+    )
+    return list(
+        ResponseTimepoint.objects.filter(
+            _trial_patients(trial, patient_ids), assessment_date__lte=data_cut
+        )
+        .annotate(missing=missing)
+        .order_by("patient_id", "assessment_date")
+        .values_list(*TIMEPOINT_FIELDS)
+    )
+
+
+def investigator_calls_for_trial(
+    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+) -> list[tuple[int, date, str]]:
+    """The investigators' per-assessment calls dated on or before ``data_cut``: rows of
+    (patient id, assessment date, category). One query."""
+    return list(
+        InvestigatorResponse.objects.filter(
+            _trial_patients(trial, patient_ids),
+            scope=EntryScope.ASSESSMENT,
+            assessment_date__lte=data_cut,
+        )
+        .order_by("patient_id", "assessment_date")
+        .values_list("patient_id", "assessment_date", "category")
+    )
+
+
+def assessment_visits_for_trial(
+    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+) -> list[tuple[int, date, str]]:
+    """The code of the done visit of each assessment date on or before ``data_cut`` (a
+    response-assessment visit first, then the earliest recorded): rows of (patient id, date,
+    visit code). One query."""
+    from trials.models import Visit
+
+    return list(
+        Visit.objects.filter(
+            _trial_patients(trial, patient_ids), status="done", visit_date__lte=data_cut
+        )
+        .order_by("patient_id", "visit_date", "-response_assessment", "id")
+        .distinct("patient_id", "visit_date")
+        .values_list("patient_id", "visit_date", "code")
+    )
+
+
+@dataclass(frozen=True)
+class TrialResponsesAtCut:
+    """A trial's computed responses as they stood at a data cut (see
+    :func:`responses_for_trial_at_cut`)."""
+
+    patients: list[tuple[Any, ...]]
+    """Rows of :data:`RESPONSE_AT_CUT_FIELDS`, one per patient with a response at the cut."""
+    timepoints: list[tuple[Any, ...]]
+    """Rows of :data:`TIMEPOINT_FIELDS` (``id`` None for a call that exists only at the cut)."""
+    investigator_calls: list[tuple[int, date, str]]
+    visits: list[tuple[int, date, str]]
+    reevaluated: frozenset[int] = frozenset()
+    """Patients whose data went on after the cut: their calls were recomputed at the cut."""
+
+
+def responses_for_trial_at_cut(
+    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+) -> TrialResponsesAtCut:
+    """Every patient's computed response, timepoints, investigator calls and assessment visits
+    as they stood on ``data_cut``, in four queries whatever the number of patients (five when
+    a RECIST patient must be recomputed: the design).
+
+    The stored response is the engine's call on all the data. For a patient with nothing after
+    the cut (no assessment, baseline, death or new therapy dated later) it is the call at the
+    cut and is read as stored. For the others the engine is run again on the stored engine
+    input cut at ``data_cut`` — as if the database had been frozen that day, so a progression
+    confirmed only by a later assessment is not a progression at the cut, and a response
+    confirmed later is not yet a response.
+    """
+    ids = None if patient_ids is None else list(patient_ids)
+    cut = data_cut.isoformat()
+    later = (
+        Q(last_assessment_date__gt=data_cut)
+        | Q(baseline_date__gt=data_cut)
+        | Q(engine_input__death_date__gt=cut)
+        | Q(engine_input__new_therapy_date__gt=cut)
+    )
+    rows = list(
+        PatientResponse.objects.filter(_trial_patients(trial, ids))
+        .annotate(
+            later_input=Case(
+                When(later, then=F("engine_input")),
+                default=Value(None),
+                output_field=JSONField(),
+            ),
+        )
+        .order_by("patient_id")
+        .values_list(*RESPONSE_AT_CUT_FIELDS, "later_input")
+    )
+    timepoints = timepoints_for_trial(trial, data_cut=data_cut, patient_ids=ids)
+    patients = [row[:-1] for row in rows if row[-1] is None]
+    stale = {row[0]: (row[1], row[-1]) for row in rows if row[-1] is not None}
+    if stale:
+        recomputed, recomputed_timepoints = _recompute_at_cut(trial, stale, timepoints, data_cut)
+        patients = sorted([*patients, *recomputed], key=lambda r: r[0])
+        timepoints = [t for t in timepoints if t[1] not in stale] + recomputed_timepoints
+        timepoints.sort(key=lambda t: (t[1], t[3]))
+    return TrialResponsesAtCut(
+        patients=patients,
+        timepoints=timepoints,
+        investigator_calls=investigator_calls_for_trial(trial, data_cut=data_cut, patient_ids=ids),
+        visits=assessment_visits_for_trial(trial, data_cut=data_cut, patient_ids=ids),
+        reevaluated=frozenset(stale),
+    )
+
+
+def _recompute_at_cut(
+    trial: Trial,
+    stale: dict[int, tuple[str, dict[str, Any]]],
+    timepoints: list[tuple[Any, ...]],
+    data_cut: date,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The engine's calls for ``stale`` patients (id → (criteria, stored engine input)) on the
+    data dated on or before the cut; stored timepoint ids are kept for the same dates."""
+    stored_ids = {(t[1], t[3]): t[0] for t in timepoints if t[1] in stale}
+    patients: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
+    recist_design = None
+    for patient_id, (criteria, payload) in stale.items():
+        if criteria.startswith("IMWG"):
+            outcome = _imwg_at_cut(payload, data_cut)
+        else:
+            if recist_design is None:
+                recist_design = trial_selectors.trial_design(trial).response
+            outcome = _recist_at_cut(payload, data_cut, recist_design)
+        if outcome is None:  # baseline after the cut, or an input the engine refuses
+            continue
+        summary, calls = outcome
+        patients.append((patient_id, criteria, *summary))
+        rows += [
+            (stored_ids.get((patient_id, when)), patient_id, criteria, when, *call)
+            for when, *call in calls
+        ]
+    return patients, rows
+
+
+def _imwg_at_cut(
+    payload: dict[str, Any], data_cut: date
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    from response.domain.imwg import ImwgInput, ImwgInputError, evaluate
+    from response.domain.imwg_input import first_response_date
+
+    try:
+        case = ImwgInput.from_dict(payload)
+    except ImwgInputError:
+        return None
+    if case.baseline.date > data_cut:
+        return None
+    case = replace(
+        case,
+        assessments=tuple(a for a in case.assessments if a.date <= data_cut),
+        death_date=_on_or_before(case.death_date, data_cut),
+        new_therapy_date=_on_or_before(case.new_therapy_date, data_cut),
+    )
+    result = evaluate(case)
+    summary = (
+        result.best_overall_response.value,
+        result.best_response_date,
+        first_response_date(result),
+        result.progression_date,
+        bool(result.measurable) and bool(case.assessments),
+    )
+    calls = [
+        (
+            a.date,
+            a.timepoint.value,
+            a.confirmed.value if a.confirmed is not None else None,
+            bool(MISSING_MEASUREMENT_FLAGS.intersection(a.flags)),
+        )
+        for a in result.assessments
+    ]
+    return summary, calls
+
+
+def _recist_at_cut(
+    payload: dict[str, Any], data_cut: date, design: Any
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    from response.domain import recist as rules
+    from response.services.evaluation import recist_criteria, recist_settings
+
+    def mm(value: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    try:
+        start = date.fromisoformat(payload["treatment_start"])
+        targets = [
+            rules.TargetLesion(
+                lesion_id=t["lesion_id"],
+                organ=t["organ"],
+                is_node=t["is_node"],
+                diameter_mm=mm(t["diameter_mm"]),
+                method=rules.ImagingMethod(t["method"]),
+                slice_thickness_mm=mm(t.get("slice_thickness_mm")),
+            )
+            for t in payload["targets"]
+        ]
+        non_targets = [
+            rules.NonTargetLesion(
+                lesion_id=n["lesion_id"],
+                organ=n["organ"],
+                is_node=n["is_node"],
+                diameter_mm=mm(n.get("diameter_mm")),
+            )
+            for n in payload["non_targets"]
+        ]
+        assessments = [
+            rules.Assessment(
+                assessment_date=date.fromisoformat(a["date"]),
+                target_measurements={k: mm(v) for k, v in a["targets"].items()},
+                non_target_status=rules.NonTargetStatus(a["non_target_status"]),
+                new_lesions=rules.NewLesions(a["new_lesions"]),
+            )
+            for a in payload["assessments"]
+            if date.fromisoformat(a["date"]) <= data_cut
+        ]
+        result = rules.evaluate_recist(
+            criteria=recist_criteria(design),
+            settings=recist_settings(design),
+            treatment_start=start,
+            targets=targets,
+            non_targets=non_targets,
+            assessments=assessments,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    bor = result.best_overall_response.value
+    responded = bor in ("CR", "PR") and result.best_response_confirmed is not False
+    summary = (
+        bor,
+        result.best_overall_response_date,
+        result.best_overall_response_date if responded else None,
+        result.progression_date,
+        bool(assessments) and (bool(targets) or bool(non_targets)),
+    )
+    calls = [
+        (tp.assessment_date, tp.overall_response.value, None, False) for tp in result.timepoints
+    ]
+    return summary, calls
+
+
+def _on_or_before(value: date | None, limit: date) -> date | None:
+    return value if value is not None and value <= limit else None
+
+
+# --- Bulk IMWG inputs (benchmarks, whole-trial recomputation) ---------------------------------
+
+#: The characters ``str.strip()`` removes (Python's whitespace): SQL trims an immunofixation
+#: category with these, as ``build_imwg_input`` does.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _imwg_lab_columns() -> list[tuple[str, str | None]]:
+    """``Assessment``'s fields from ``date`` to its last lab field, each with the lab catalogue
+    code that fills it (``None``: not a lab, always null here): the bulk query returns them in
+    this order, so that a row is the assessment's positional arguments."""
+    from response.domain.imwg import Assessment
+    from response.domain.imwg_input import RESPONSE_ANALYTES
+
+    code_for = {field: code for code, field in RESPONSE_ANALYTES.items()}
+    names = list(Assessment.__dataclass_fields__)
+    last = max(names.index(field) for field in code_for)
+    return [(name, code_for.get(name)) for name in names[1 : last + 1]]
+
+
+def _imwg_bulk_sql(columns: list[tuple[str, str | None]], categorical: Iterable[str]) -> str:
+    """The one query of :func:`imwg_inputs_bulk`: per patient and visit date, the engine value
+    of each response analyte (the last usable result of the date), in patient and date order."""
+    # A category the builder keeps: stripped of Python's whitespace, lower-cased ASCII (the
+    # only characters whose ``str.lower()`` can spell "positive" or "negative").
+    category = f"translate(btrim(l.category, %(ws)s), '{_ASCII_UPPER}', '{_ASCII_UPPER.lower()}')"
+    is_categorical = " OR ".join(f"l.analyte = '{code}'" for code in sorted(categorical))
+    pivot = ",\n".join(
+        "NULL"
+        if code is None
+        else f"max(r.cat) FILTER (WHERE r.analyte = '{code}')"
+        if code in categorical
+        else f"max(r.num) FILTER (WHERE r.analyte = '{code}')"
+        for _, code in columns
+    )
+    return f"""
+        WITH starts (patient_id, start) AS (
+            SELECT * FROM unnest(%(patients)s::bigint[], %(starts)s::date[])
+        ), r AS (
+            SELECT DISTINCT ON (v.patient_id, v.visit_date, l.analyte)
+                   v.patient_id, v.visit_date, v.visit_date <= s.start AS baseline, l.analyte,
+                   l.value::float8 AS num, {category} AS cat
+            FROM starts s
+            JOIN trials_visit v ON v.patient_id = s.patient_id
+            JOIN trials_labresult l ON l.visit_id = v.id
+            WHERE v.status = %(done)s AND v.visit_date IS NOT NULL
+              AND l.analyte = ANY(%(analytes)s)
+              AND CASE WHEN {is_categorical} THEN {category} IN ('positive', 'negative')
+                       ELSE l.value IS NOT NULL END
+            ORDER BY v.patient_id, v.visit_date, l.analyte, v.id DESC, l.id DESC
+        )
+        SELECT r.patient_id, bool_or(r.baseline), r.visit_date,
+               {pivot}
+        FROM r
+        GROUP BY r.patient_id, r.visit_date
+        ORDER BY r.patient_id, r.visit_date
+    """
+
+
+def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, Any]:
+    """The IMWG engine input of every patient of the IMWG trials (``trial_codes``, else all)
+    whose treatment has started, in a fixed number of queries: the input
+    ``response.services.evaluation`` builds one patient at a time with ``build_imwg_input``
+    (equal, field for field). Patients whose stored data the engine refuses are left out.
+    Returns ``{patient_id: ImwgInput}`` in patient id order.
+
+    The builder's reduction runs in SQL: of a patient's labs of done visits, the last usable
+    result of each analyte per visit date (visit then result id order, as the per-patient read
+    sorts them) — a number, or an immunofixation category that is "positive" or "negative" —
+    pivoted into one row per visit date. Python then only splits the rows at the treatment
+    start (the latest value of each analyte on or before it is the baseline) and makes one
+    ``Assessment`` per later row, from the row as it comes.
+    """
+    from itertools import groupby
+    from operator import itemgetter
+
+    from django.db import connection
+    from django.db.models import Min
+
+    from response.domain.imwg import Assessment, Baseline, ImwgInput, ImwgInputError
+    from response.domain.imwg_input import _CATEGORICAL, RESPONSE_ANALYTES
+    from response.services.evaluation import imwg_settings
+    from trials.domain.schedule import VisitKind, VisitState
+    from trials.models import LastContact, Visit
+
+    trials = Trial.objects.order_by("pk")
+    if trial_codes is not None:
+        trials = trials.filter(code__in=list(trial_codes))
+    settings_by_trial = {}
+    for trial in trials:
+        design = trial_selectors.trial_design(trial)
+        if not design.response.is_recist:
+            settings_by_trial[trial.pk] = imwg_settings(design.response)
+    if not settings_by_trial:
+        return {}
+    trial_ids = list(settings_by_trial)
+    patient_trial = dict(
+        Patient.objects.filter(trial_id__in=trial_ids).values_list("pk", "trial_id")
+    )
+    # Treatment start: the first dose, else the first done C1D1 (``_treatment_start``).
+    starts: dict[int, date] = dict(
+        Visit.objects.filter(
+            patient__trial_id__in=trial_ids,
+            kind=VisitKind.TREATMENT,
+            cycle=1,
+            day=1,
+            status=VisitState.DONE,
+            visit_date__isnull=False,
+        )
+        .values("patient_id")
+        .annotate(first=Min("visit_date"))
+        .values_list("patient_id", "first")
+    )
+    starts.update(
+        (patient_id, first)
+        for patient_id, first in trial_selectors.first_dose_dates(patient_trial).items()
+        if first is not None
+    )
+    if not starts:
+        return {}
+    # The death date of the latest vital-status record (``trials.selectors.last_contact``).
+    deaths: dict[int, date | None] = dict(
+        LastContact.objects.filter(patient__trial_id__in=trial_ids)
+        .order_by("patient_id", "-vital_status", "-contact_date", "-pk")
+        .distinct("patient_id")
+        .values_list("patient_id", "death_date")
+    )
+    columns = _imwg_lab_columns()
+    patients = sorted(starts)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _imwg_bulk_sql(columns, _CATEGORICAL),
+            {
+                "patients": patients,
+                "starts": [starts[p] for p in patients],
+                "done": VisitState.DONE.value,
+                "analytes": list(RESPONSE_ANALYTES),
+                "ws": PY_WHITESPACE,
+            },
+        )
+        rows = cursor.fetchall()
+    labs_by_patient = {
+        patient_id: list(group) for patient_id, group in groupby(rows, key=itemgetter(0))
+    }
+    del rows
+    names = [name for name, _ in columns]
+    empty: list[tuple[Any, ...]] = []
+    inputs: dict[int, Any] = {}
+    for patient_id in patients:
+        start = starts[patient_id]
+        labs = labs_by_patient.get(patient_id, empty)
+        baseline: dict[str, Any] = {}
+        n = 0
+        for row in labs:  # the baseline rows come first (date order)
+            if not row[1]:
+                break
+            n += 1
+            for name, value in zip(names, row[3:]):
+                if value is not None:
+                    baseline[name] = value
+        try:
+            assessments = tuple([Assessment(*row[2:]) for row in labs[n:]])
+            death = deaths.get(patient_id)
+            if death is not None and assessments and death < assessments[-1].date:
+                death = None  # dropped, as build_imwg_input does
+            inputs[patient_id] = ImwgInput(
+                baseline=Baseline(date=start, **baseline),
+                assessments=assessments,
+                settings=settings_by_trial[patient_trial[patient_id]],
+                death_date=death,
+            )
+        except ImwgInputError:
+            continue
+    return inputs

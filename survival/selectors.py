@@ -10,10 +10,9 @@ Inputs from other apps come through one small function each, so that switching a
 change in one place:
 
 - :func:`response_source` — response assessments, progression, first response, best overall
-  response, response-evaluability, ADRS rows (the response app; not wired yet);
+  response, response-evaluability, ADRS rows (the response app, IMWG and RECIST, at the cut);
 - :func:`adverse_event_source` — adverse events with grade, seriousness, attribution per agent
-  and DLT flag (the safety app; :func:`safety_adverse_events` reads them, switched on by
-  ``ADVERSE_EVENTS_FROM_SAFETY``);
+  and DLT flag (the safety app; :func:`safety_adverse_events` reads them);
 - :func:`dlt_evaluability_source` — DLT-evaluable flags (the safety app's DLT windows);
 - :func:`rp2d_source` — the signed recommended phase 2 dose level (the dosing app).
 
@@ -81,7 +80,8 @@ ANALYSIS_ROLES = (Role.STATISTICIAN, Role.TRIAL_ADMIN)
 #: Who may read its Kaplan–Meier results and plots (aggregate results, pseudonymised lanes).
 RESULTS_ROLES = (Role.INVESTIGATOR, Role.STATISTICIAN, Role.TRIAL_ADMIN)
 
-EX, SV, LB, SS, DS = "EX", "SV", "LB", "SS", "DS"
+EX, SV, LB, SS, DS, RS = "EX", "SV", "LB", "SS", "DS", "RS"
+NOT_EVALUABLE = "NE"
 # --- Access -------------------------------------------------------------------------------------
 
 
@@ -154,7 +154,7 @@ def find_data_cut(trial: Trial, *, name: str) -> DataCut | None:
     return data_cuts(trial).filter(name=name).first()
 
 
-# --- Sources from other apps (each switched on in one place) ------------------------------------
+# --- Sources from other apps (one function each) ------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -175,60 +175,134 @@ class ResponseFrames:
 def response_source(
     trial: Trial, *, data_cut: dt.date, patient_ids: Iterable[int]
 ) -> tuple[SourceStatus, ResponseFrames]:
-    """The response inputs of the trial's patients at the cut.
+    """The response inputs of the trial's patients at the cut, from the response app's bulk
+    read ``response.selectors.responses_for_trial_at_cut`` (a fixed number of queries; IMWG
+    and RECIST results alike, both stored by the response engine):
 
-    Not wired yet: the response app's work is not final (no "Issue 6" commit). To switch it
-    on, fill ``ResponseFrames`` here from the response app's bulk reads (no per-patient
-    query), keeping only what is dated on or before ``data_cut``:
-
-    - ``patients`` (``RESPONSE_PATIENT_COLUMNS``), from ``response.selectors.
-      response_summary_for_trial(trial)``: ``progression_date`` and ``first_response_date``
-      (each with ``_dom`` "RS" and ``_id`` the assessment's id as text), the best overall
-      response and its date, ``evaluable``;
-    - ``assessments`` (``ASSESSMENT_COLUMNS``): every overall timepoint of the trial — date,
-      call, adequate (not NE and not missing data), ``srcdom`` "RS", ``srcid`` — which needs a
-      bulk read of the timepoints from the response app (``timepoints(patient)`` is per patient);
+    - ``patients`` (``RESPONSE_PATIENT_COLUMNS``): ``progression_dt`` (the first assessment of
+      a confirmed progression, IMWG; the PD assessment, RECIST) and ``response_dt`` (the first
+      assessment confirmed ≥ PR), each with ``_dom`` "RS" and ``_id`` the id of the computed
+      timepoint of that date; the best overall response and its date; ``evaluable``;
+    - ``assessments`` (``ASSESSMENT_COLUMNS``): every computed timepoint — date, the call at
+      that assessment, ``adequate`` (not NE and no measurable parameter missing), "RS", id;
     - ``records`` (``RESPONSE_RECORD_COLUMNS``): the same timepoints for ADRS, with the
-      confirmed call and the investigator's entry;
+      confirmed call, the investigator's entry of that date and the assessment visit.
 
-    then return ``SourceStatus("response", True, …)``. ``ResponseFrames.from_responses`` builds
-    the frames from one ``PatientResponse`` per patient when that is more convenient.
+    Only what is dated on or before ``data_cut`` is used, and the calls are those the engine
+    makes on that data alone (a patient whose data go on after the cut is recomputed at the
+    cut by the response app).
     """
+    from response.selectors import (
+        RESPONSE_AT_CUT_FIELDS,
+        TIMEPOINT_FIELDS,
+        responses_for_trial_at_cut,
+    )
+
+    data = responses_for_trial_at_cut(trial, data_cut=data_cut)
+    wanted = np.asarray(list(patient_ids), dtype=np.int64)
+
+    points = pd.DataFrame.from_records(data.timepoints, columns=list(TIMEPOINT_FIELDS))
+    points = points[points["patient_id"].isin(wanted)].reset_index(drop=True)
+    n = len(points)
+    point_ids = np.array(
+        [None if pk is None or pk != pk else str(int(pk)) for pk in points["id"]], dtype=object
+    )
+    calls = points["timepoint"].to_numpy(dtype=object)
+    adequate = (calls != NOT_EVALUABLE) & ~points["missing"].to_numpy(dtype=bool)
+    adt = _dates(points["assessment_date"])
+    pids = points["patient_id"].to_numpy(dtype=np.int64)
+    assessments = pd.DataFrame(
+        {
+            "patient_id": pids,
+            "adt": adt,
+            "response": calls,
+            "adequate": adequate.astype(object),
+            "srcdom": np.full(n, RS, dtype=object),
+            "srcid": point_ids,
+        }
+    )
+    keys = pd.MultiIndex.from_arrays([pids, adt])
+    investigator = _by_patient_and_date(data.investigator_calls, keys)
+    visits = _by_patient_and_date(data.visits, keys)
+    records = pd.DataFrame(
+        {
+            "patient_id": pids,
+            "ADT": adt,
+            "AVALC": calls,
+            "CONFRESP": points["confirmed"].to_numpy(dtype=object),
+            "INVRESP": investigator,
+            "adequate": adequate.astype(object),
+            "AVISIT": visits,
+            "RSCRIT": points["criteria"].to_numpy(dtype=object),
+            "SRCID": point_ids,
+        }
+    )
+    records["CONFRESP"] = records["CONFRESP"].where(records["CONFRESP"].notna(), None)
+
+    summary = pd.DataFrame.from_records(data.patients, columns=list(RESPONSE_AT_CUT_FIELDS))
+    summary = summary[summary["patient_id"].isin(wanted)].reset_index(drop=True)
+    sid = summary["patient_id"].to_numpy(dtype=np.int64)
+    id_of = pd.Series(point_ids, index=keys)
+    columns: dict[str, object] = {"patient_id": sid}
+    for key, name in (("progression", "progression_date"), ("response", "first_response_date")):
+        day = _dates(summary[name])
+        known = ~np.isnat(day)
+        ids = (
+            id_of.reindex(pd.MultiIndex.from_arrays([sid, day])).to_numpy(dtype=object)
+            if len(sid)
+            else np.array([], dtype=object)
+        )
+        columns[f"{key}_dt"] = day
+        columns[f"{key}_dom"] = np.where(known, RS, None).astype(object)
+        columns[f"{key}_id"] = np.where(known & pd.notna(ids), ids, None).astype(object)
+    columns["bor"] = summary["best_overall_response"].to_numpy(dtype=object)
+    columns["bor_dt"] = _dates(summary["best_response_date"])
+    columns["evaluable"] = summary["evaluable"].astype(object).to_numpy(dtype=object)
+    recomputed = len(data.reevaluated)
+    detail = (
+        "Response assessments, progression, first response, BOR and evaluability from the "
+        "response engine's stored calls (IMWG or RECIST, as the trial's design says), dated on "
+        "or before the cut."
+    )
+    if recomputed:
+        detail += f" {recomputed} patient(s) with data after the cut were recomputed at the cut."
     return (
-        SourceStatus(
-            "response",
-            available=False,
-            detail="Response assessments are not recorded in TrialDesk yet: BOR, EFFFL and "
-            "ADRS are empty, and TTP, PFS and DOR see no assessment.",
+        SourceStatus("response", available=True, detail=detail),
+        ResponseFrames(
+            patients=pd.DataFrame(columns).reindex(columns=list(RESPONSE_PATIENT_COLUMNS)),
+            assessments=assessments,
+            records=records.reindex(columns=list(RESPONSE_RECORD_COLUMNS)),
         ),
-        ResponseFrames(),
     )
 
 
-#: Switch on when the safety app's adverse events are final (the "Issue 5" commit): ADAE is
-#: then read by :func:`safety_adverse_events`, which is already written and tested.
-ADVERSE_EVENTS_FROM_SAFETY = False
+def _dates(values: pd.Series) -> np.ndarray:
+    """Calendar dates (None where missing) as ``datetime64[ns]`` (NaT where missing)."""
+    return np.array(values.tolist(), dtype="datetime64[D]").astype("datetime64[ns]")
+
+
+def _by_patient_and_date(rows: list[tuple[int, dt.date, str]], keys: pd.MultiIndex) -> np.ndarray:
+    """The value of (patient id, date, value) ``rows`` at each of ``keys`` (None where absent)."""
+    if not rows or not len(keys):
+        return np.full(len(keys), None, dtype=object)
+    frame = pd.DataFrame.from_records(rows, columns=["patient_id", "day", "value"])
+    index = pd.MultiIndex.from_arrays([frame["patient_id"].to_numpy(), _dates(frame["day"])])
+    found = pd.Series(frame["value"].to_numpy(dtype=object), index=index)
+    found = found[~found.index.duplicated()]
+    values = found.reindex(keys).to_numpy(dtype=object)
+    return np.where(pd.isna(values), None, values).astype(object)
 
 
 def adverse_event_source(
     trial: Trial, *, data_cut: dt.date, agents: tuple[str, ...]
 ) -> tuple[SourceStatus, pd.DataFrame]:
-    """Adverse events with onset on or before the cut (``ADVERSE_EVENT_COLUMNS``), for ADAE."""
-    if ADVERSE_EVENTS_FROM_SAFETY:
-        return (
-            SourceStatus(
-                "adverse_events", available=True, detail="Adverse events from the safety app."
-            ),
-            safety_adverse_events(trial, data_cut=data_cut),
-        )
+    """Adverse events with onset on or before the cut (``ADVERSE_EVENT_COLUMNS``), for ADAE,
+    from the safety app (:func:`safety_adverse_events`)."""
     return (
         SourceStatus(
-            "adverse_events",
-            available=False,
-            detail="Adverse events are not exported yet (the safety app's adverse events are "
-            "being finalised): ADAE has no rows.",
+            "adverse_events", available=True, detail="Adverse events from the safety app."
         ),
-        empty(ADVERSE_EVENT_COLUMNS),
+        safety_adverse_events(trial, data_cut=data_cut),
     )
 
 

@@ -181,7 +181,8 @@ def test_km_summary_json(survival_trial):
     assert os_fits[2]["median_months"] is None  # DL2: not reached, null and never 0
     assert body["ci_method"].startswith("log-log")
     assert body["median_follow_up"]["method"].startswith("reverse Kaplan-Meier")
-    assert {s["name"]: s["available"] for s in body["sources"]}["response"] is False
+    sources = {s["name"]: s["available"] for s in body["sources"]}
+    assert (sources["response"], sources["adverse_events"], sources["rp2d"]) == (True, True, False)
 
 
 def test_km_summary_query_count_does_not_grow_with_patients(survival_trial):

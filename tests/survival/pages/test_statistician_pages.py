@@ -27,7 +27,8 @@ def test_the_page_shows_results_plots_and_the_export_form(survival_trial):
     assert "Kaplan–Meier results" in html
     assert 'id="km-plot"' in html and "/survival/IPD/plots/km.png?endpoint=OS" in html
     assert "Median follow-up (reverse Kaplan–Meier)" in html
-    assert "Response assessments are not recorded in TrialDesk yet" in html
+    assert "Response assessments are not recorded" not in html  # the response app is read
+    assert "No RP2D is signed yet: RP2DFL is empty." in html  # a source still missing is named
     assert 'action="/survival/IPD/exports/"' in html
 
 

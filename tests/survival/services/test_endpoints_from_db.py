@@ -142,8 +142,10 @@ def test_adsl_end_of_study_dose_level_and_missing_flags(trial):
     assert (adsl["EOSSTT"], adsl["DCSREAS"]) == ("DISCONTINUED", "LOST TO FOLLOW-UP")
     assert adsl["EOSDT"].date() == D(2024, 6, 1)
     assert adsl["RFICDT"].date() == D(2024, 1, 1)
-    # their sources are not recorded yet: empty, never "N"
-    assert adsl[["DLTEVLFL", "EFFFL", "RP2DFL", "BOR"]].isna().all()
+    # no DLT window, no RP2D signed, no response assessment: empty flags (never "N"), except
+    # EFFFL: the response app is read and has no adequate assessment for this treated patient
+    assert adsl[["DLTEVLFL", "RP2DFL", "BOR"]].isna().all()
+    assert adsl["EFFFL"] == "N"
 
 
 def test_response_inputs_give_ttp_pfs_and_dor(trial, monkeypatch):

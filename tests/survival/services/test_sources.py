@@ -1,5 +1,5 @@
 """Inputs from the other apps: DLT-evaluable flags (safety's DLT windows), the signed RP2D
-(dosing), and adverse events for ADAE (safety; switched on by ``ADVERSE_EVENTS_FROM_SAFETY``)."""
+(dosing), and adverse events for ADAE (safety)."""
 
 import datetime as dt
 
@@ -76,16 +76,15 @@ def test_safety_adverse_events_at_the_cut(ipd, ctcae):
     assert row["srcid"] == str(ae.pk)
 
 
-def test_adae_from_safety_once_switched_on(ipd, ctcae, monkeypatch):
+def test_adae_from_safety(ipd, ctcae):
     patient = dosed_patient(ipd, first_dose_days_ago=20)
     neutropenia(patient, ipd.coordinator_a, onset=days_ago(10))
     today = dt.date.today()
-    off = services.survival_analysis(ipd.trial, data_cut=today).frames()["adae"]
-    monkeypatch.setattr(selectors, "ADVERSE_EVENTS_FROM_SAFETY", True)
+    before_onset = services.survival_analysis(ipd.trial, data_cut=days_ago(11)).frames()["adae"]
 
     adae = services.survival_analysis(ipd.trial, data_cut=today).frames()["adae"]
 
-    assert len(off) == 0
+    assert len(before_onset) == 0
     assert adae["USUBJID"].tolist() == [patient.study_id]
     assert (adae["AESEQ"].iloc[0], adae["AETOXGR"].iloc[0], adae["TRTEMFL"].iloc[0]) == (1, 4, "Y")
     assert list(adae.columns[-3:]) == ["AREL1", "AREL2", "AREL3"]
