@@ -138,6 +138,8 @@ def entry_record(request, pk: int):
 @require_POST
 def query_act(request, query_id: int):
     query = get_object_or_404(selectors.queries_for_user(request.user), pk=query_id)
+    if not selectors.has_patient_role(request.user, query.patient, selectors.QUERY_ANSWER_ROLES):
+        raise PermissionDenied("Only the site's coordinators and the investigators act on queries.")
     form = QueryActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Write the answer or resolution before sending it.")
@@ -246,6 +248,9 @@ def labs_record(request, pk: int):
 @require_POST
 def lesion_add(request, pk: int):
     patient = selectors.get_patient(request.user, pk=pk)
+    services.require_patient_role(
+        request.user, patient, selectors.RECIST_ENTRY_ROLES, "record lesions"
+    )
     form = LesionForm(request.POST)
     if form.is_valid():
         d = form.cleaned_data
@@ -275,6 +280,9 @@ def lesion_add(request, pk: int):
 @require_POST
 def recist_assessment_add(request, pk: int):
     patient = selectors.get_patient(request.user, pk=pk)
+    services.require_patient_role(
+        request.user, patient, selectors.RECIST_ENTRY_ROLES, "record assessments"
+    )
     targets = [
         lesion for lesion in selectors.recist_lesions(patient) if lesion.kind == LesionKind.TARGET
     ]

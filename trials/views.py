@@ -304,9 +304,13 @@ def _writable_patient(request, pk: int):
 def patient_edit(request, pk: int):
     patient = _writable_patient(request, pk)
     if request.method == "POST":
-        form = PatientEditForm(request.POST, instance=patient)
+        form = _patient_edit_form(patient, request.POST, instance=patient)
         if form.is_valid():
-            data = {f: form.cleaned_data[f] for f in services.PATIENT_EDITABLE_FIELDS}
+            data = {
+                f: form.cleaned_data[f]
+                for f in services.PATIENT_EDITABLE_FIELDS
+                if f in form.fields
+            }
             try:
                 services.patient_update(
                     patient=patient,
@@ -323,8 +327,18 @@ def patient_edit(request, pk: int):
                 messages.success(request, f"{patient.label} saved.")
                 return redirect("patient_detail", pk=patient.pk)
     else:
-        form = PatientEditForm(instance=patient, initial={"version": patient.version})
+        form = _patient_edit_form(patient, instance=patient, initial={"version": patient.version})
     return render(request, "trials/patient_edit.html", {"patient": patient, "form": form})
+
+
+def _patient_edit_form(patient, *args, **kwargs) -> PatientEditForm:
+    """The edit form; a writer who may not see direct identifiers (a trial admin) gets it
+    without them, so the page neither shows nor changes them."""
+    form = PatientEditForm(*args, **kwargs)
+    if not patient.can_see_identifiers:
+        for name in ("given_name", "family_name", "date_of_birth"):
+            del form.fields[name]
+    return form
 
 
 # --- Enrolment wizard ---------------------------------------------------------------------

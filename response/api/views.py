@@ -262,6 +262,9 @@ class LesionListView(APIView):
         """Document a baseline lesion; the whole selection must meet the trial's RECIST
         version (limits in total and per organ, measurability, node short axes)."""
         patient = selectors.get_patient(request.user, pk=pk)
+        services.require_patient_role(
+            request.user, patient, selectors.RECIST_ENTRY_ROLES, "record lesions"
+        )
         payload = s.LesionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         lesion = services.recist_lesion_add(
@@ -275,6 +278,9 @@ class LesionDetailView(APIView):
     def patch(self, request, pk: int, lesion_id: int):
         patient = selectors.get_patient(request.user, pk=pk)
         lesion = get_object_or_404(RecistLesion, patient=patient, pk=lesion_id)
+        services.require_patient_role(
+            request.user, patient, selectors.RECIST_ENTRY_ROLES, "correct lesions"
+        )
         payload = s.LesionUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -306,6 +312,9 @@ class RecistAssessmentListView(APIView):
         """Record an imaging timepoint (target diameters in mm, non-target status, new
         lesions). Correcting an existing date needs ``reason`` and ``version``."""
         patient = selectors.get_patient(request.user, pk=pk)
+        services.require_patient_role(
+            request.user, patient, selectors.RECIST_ENTRY_ROLES, "record assessments"
+        )
         payload = s.RecistAssessmentInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -12,7 +12,7 @@ a version (a stale edit is refused, never merged). Lock order: patient → respo
 - :func:`simon_monitor_update` — the trial's Simon monitor and its notifications.
 """
 
-from response.services.common import ConflictError
+from response.services.common import ConflictError, require_patient_role
 from response.services.entries import (
     investigator_response_record,
     query_transition,
@@ -42,6 +42,7 @@ __all__ = [
     "recist_lesion_add",
     "recist_lesion_update",
     "response_evaluate_patient",
+    "require_patient_role",
     "response_sign",
     "response_sweep",
     "signable_content",

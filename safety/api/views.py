@@ -9,6 +9,8 @@ version is a 409. Signing endpoints re-check the password (and the authenticator
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -64,6 +66,24 @@ def _require_signer(user, patient) -> None:
 
 def _method(user) -> str:
     return "password+otp" if user_has_confirmed_device(user) else "password"
+
+
+def _signed_payload(request, serializer_class, *, action: Callable[[dict], str]) -> dict:
+    """The validated body of a signing request, after the signer's password (and authenticator
+    code) has been checked for ``action(data)``, the label the security log records.
+
+    Runs before the signing service's transaction: failed-attempt counters must not be rolled
+    back with it (``config.otp.verify_signature``)."""
+    payload = serializer_class(data=request.data)
+    payload.is_valid(raise_exception=True)
+    data = payload.validated_data
+    verify_signature(
+        request,
+        password=data["password"],
+        otp_token=data.get("otp_token"),
+        action=action(data),
+    )
+    return data
 
 
 def _attributions(items) -> list[AttributionInput]:
@@ -345,14 +365,10 @@ class PotentialDltAdjudicateView(APIView):
     def post(self, request, pk: int):
         potential = selectors.get_potential_dlt_for_user(request.user, pk=pk)
         _require_signer(request.user, potential.adverse_event.patient)
-        payload = s.AdjudicationRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        verify_signature(
+        data = _signed_payload(
             request,
-            password=data["password"],
-            otp_token=data.get("otp_token"),
-            action=f"potential_dlt:{potential.pk} {data['decision']}",
+            s.AdjudicationRequestSerializer,
+            action=lambda d: f"potential_dlt:{potential.pk} {d['decision']}",
         )
         try:
             services.potential_dlt_adjudicate(
@@ -441,14 +457,8 @@ class SaeReportSignView(APIView):
     def post(self, request, pk: int):
         report = selectors.get_sae_report_for_user(request.user, pk=pk)
         _require_signer(request.user, report.adverse_event.patient)
-        payload = s.SignatureInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        verify_signature(
-            request,
-            password=data["password"],
-            otp_token=data.get("otp_token"),
-            action=f"sae_report:{report.pk} sign",
+        data = _signed_payload(
+            request, s.SignatureInputSerializer, action=lambda d: f"sae_report:{report.pk} sign"
         )
         try:
             services.sae_report_sign(
