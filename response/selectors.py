@@ -846,8 +846,8 @@ def _on_or_before(value: date | None, limit: date) -> date | None:
 
 # --- Bulk IMWG inputs (benchmarks, whole-trial recomputation) ---------------------------------
 
-#: The characters ``str.strip()`` removes (Python's whitespace): SQL trims an immunofixation
-#: category with these, as ``build_imwg_input`` does.
+#: The characters ``str.strip()`` removes (Python's whitespace): the bulk query trims an
+#: immunofixation category with these, as ``build_imwg_input`` does.
 PY_WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -855,10 +855,10 @@ PY_WHITESPACE = (
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _imwg_lab_columns() -> list[tuple[str, str | None]]:
-    """``Assessment``'s fields from ``date`` to its last lab field, each with the lab catalogue
-    code that fills it (``None``: not a lab, always null here): the bulk query returns them in
-    this order, so that a row is the assessment's positional arguments."""
+def imwg_lab_columns() -> list[tuple[str, str | None]]:
+    """``Assessment``'s fields after ``date`` up to its last lab field, each with the lab
+    catalogue code that fills it (``None``: not a lab, null here). The bulk query returns them
+    in this order, so that ``row[1:]`` is an assessment's positional arguments."""
     from response.domain.imwg import Assessment
     from response.domain.imwg_input import RESPONSE_ANALYTES
 
@@ -869,57 +869,67 @@ def _imwg_lab_columns() -> list[tuple[str, str | None]]:
 
 
 def _imwg_bulk_sql(columns: list[tuple[str, str | None]], categorical: Iterable[str]) -> str:
-    """The one query of :func:`imwg_inputs_bulk`: per patient and visit date, the engine value
-    of each response analyte (the last usable result of the date), in patient and date order."""
-    # A category the builder keeps: stripped of Python's whitespace, lower-cased ASCII (the
-    # only characters whose ``str.lower()`` can spell "positive" or "negative").
-    category = f"translate(btrim(l.category, %(ws)s), '{_ASCII_UPPER}', '{_ASCII_UPPER.lower()}')"
-    is_categorical = " OR ".join(f"l.analyte = '{code}'" for code in sorted(categorical))
-    pivot = ",\n".join(
-        "NULL"
-        if code is None
-        else f"max(r.cat) FILTER (WHERE r.analyte = '{code}')"
-        if code in categorical
-        else f"max(r.num) FILTER (WHERE r.analyte = '{code}')"
-        for _, code in columns
+    """The lab query of :func:`imwg_inputs_bulk`: one row per done visit with a usable response
+    lab — (patient id, visit date, then the engine value of each of ``columns``) — in patient,
+    date and visit order. A visit holds one result per analyte (``lab_unique_per_visit``), so
+    the per-visit pivot is exact; the engine value is the builder's: a number as float8 (the
+    nearest double, as ``float(Decimal)``), or an immunofixation category stripped of Python's
+    whitespace and lower-cased (ASCII: only those letters can spell the two kept values) when
+    it is "positive" or "negative"."""
+    lower = _ASCII_UPPER.lower()
+
+    def category(expr: str) -> str:
+        return f"translate(btrim({expr}, %(ws)s), '{_ASCII_UPPER}', '{lower}')"
+
+    labs = [(i, code) for i, (_, code) in enumerate(columns) if code is not None]
+    per_visit = ", ".join(
+        f"max(l.{'category' if code in categorical else 'value'}) "
+        f"FILTER (WHERE l.analyte = '{code}') AS c{i}"
+        for i, code in labs
     )
+    values = ", ".join(
+        "NULL::float8"
+        if code is None
+        else f"CASE WHEN {category(f'lv.c{i}')} IN ('positive', 'negative') "
+        f"THEN {category(f'lv.c{i}')} END AS c{i}"
+        if code in categorical
+        else f"lv.c{i}::float8 AS c{i}"
+        for i, (_, code) in enumerate(columns)
+    )
+    usable = " OR ".join(f"x.c{i} IS NOT NULL" for i, _ in labs)
+    # Built from the lab catalogue's codes and column numbers only; the values are parameters.
     return f"""
-        WITH starts (patient_id, start) AS (
-            SELECT * FROM unnest(%(patients)s::bigint[], %(starts)s::date[])
-        ), r AS (
-            SELECT DISTINCT ON (v.patient_id, v.visit_date, l.analyte)
-                   v.patient_id, v.visit_date, v.visit_date <= s.start AS baseline, l.analyte,
-                   l.value::float8 AS num, {category} AS cat
-            FROM starts s
-            JOIN trials_visit v ON v.patient_id = s.patient_id
-            JOIN trials_labresult l ON l.visit_id = v.id
-            WHERE v.status = %(done)s AND v.visit_date IS NOT NULL
-              AND l.analyte = ANY(%(analytes)s)
-              AND CASE WHEN {is_categorical} THEN {category} IN ('positive', 'negative')
-                       ELSE l.value IS NOT NULL END
-            ORDER BY v.patient_id, v.visit_date, l.analyte, v.id DESC, l.id DESC
-        )
-        SELECT r.patient_id, bool_or(r.baseline), r.visit_date,
-               {pivot}
-        FROM r
-        GROUP BY r.patient_id, r.visit_date
-        ORDER BY r.patient_id, r.visit_date
-    """
+        SELECT x.* FROM (
+            SELECT v.patient_id, v.visit_date, {values}
+            FROM (
+                SELECT l.visit_id, {per_visit}
+                FROM trials_labresult l
+                WHERE l.analyte = ANY(%(analytes)s)
+                GROUP BY l.visit_id
+            ) lv
+            JOIN trials_visit v ON v.id = lv.visit_id
+            JOIN trials_patient p ON p.id = v.patient_id
+            WHERE p.trial_id = ANY(%(trials)s) AND v.status = %(done)s
+              AND v.visit_date IS NOT NULL
+            ORDER BY v.patient_id, v.visit_date, v.id
+        ) x
+        WHERE {usable}
+    """  # noqa: S608
 
 
 def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, Any]:
     """The IMWG engine input of every patient of the IMWG trials (``trial_codes``, else all)
     whose treatment has started, in a fixed number of queries: the input
-    ``response.services.evaluation`` builds one patient at a time with ``build_imwg_input``
-    (equal, field for field). Patients whose stored data the engine refuses are left out.
+    ``response.services.evaluation`` builds one patient at a time with ``build_imwg_input``,
+    equal field for field. Patients whose stored data the engine refuses are left out.
     Returns ``{patient_id: ImwgInput}`` in patient id order.
 
-    The builder's reduction runs in SQL: of a patient's labs of done visits, the last usable
-    result of each analyte per visit date (visit then result id order, as the per-patient read
-    sorts them) — a number, or an immunofixation category that is "positive" or "negative" —
-    pivoted into one row per visit date. Python then only splits the rows at the treatment
-    start (the latest value of each analyte on or before it is the baseline) and makes one
-    ``Assessment`` per later row, from the row as it comes.
+    The labs are reduced in SQL to one row per done visit holding the engine value of each
+    response analyte (see :func:`_imwg_bulk_sql`), about a quarter of the lab rows and no
+    Python object per lab. Per patient, the rows up to the treatment start fold into the
+    baseline (the latest value of each analyte; the later visit of a date wins) and each later
+    row is an ``Assessment`` as it comes. Two visits on one date (rare) or a value the engine
+    refuses send the patient through ``build_imwg_input`` itself, with the rows as its labs.
     """
     from itertools import groupby
     from operator import itemgetter
@@ -928,10 +938,16 @@ def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, A
     from django.db.models import Min
 
     from response.domain.imwg import Assessment, Baseline, ImwgInput, ImwgInputError
-    from response.domain.imwg_input import _CATEGORICAL, RESPONSE_ANALYTES
+    from response.domain.imwg_input import (
+        _CATEGORICAL,
+        RESPONSE_ANALYTES,
+        LabValue,
+        build_imwg_input,
+    )
     from response.services.evaluation import imwg_settings
+    from trials.domain.dosing import RECEIVED
     from trials.domain.schedule import VisitKind, VisitState
-    from trials.models import LastContact, Visit
+    from trials.models import DoseAdministration, LastContact, Visit
 
     trials = Trial.objects.order_by("pk")
     if trial_codes is not None:
@@ -947,7 +963,7 @@ def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, A
     patient_trial = dict(
         Patient.objects.filter(trial_id__in=trial_ids).values_list("pk", "trial_id")
     )
-    # Treatment start: the first dose, else the first done C1D1 (``_treatment_start``).
+    # The treatment start: the first dose, else the first done C1D1 (``_treatment_start``).
     starts: dict[int, date] = dict(
         Visit.objects.filter(
             patient__trial_id__in=trial_ids,
@@ -961,13 +977,17 @@ def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, A
         .annotate(first=Min("visit_date"))
         .values_list("patient_id", "first")
     )
+    # ``trials.selectors.first_dose_dates`` by trial, not by a list of 20,000 patient ids.
     starts.update(
         (patient_id, first)
-        for patient_id, first in trial_selectors.first_dose_dates(patient_trial).items()
+        for patient_id, first in DoseAdministration.objects.filter(
+            visit__patient__trial_id__in=trial_ids, status__in=[s.value for s in RECEIVED]
+        )
+        .values("visit__patient_id")
+        .annotate(first=Min("visit__visit_date"))
+        .values_list("visit__patient_id", "first")
         if first is not None
     )
-    if not starts:
-        return {}
     # The death date of the latest vital-status record (``trials.selectors.last_contact``).
     deaths: dict[int, date | None] = dict(
         LastContact.objects.filter(patient__trial_id__in=trial_ids)
@@ -975,50 +995,66 @@ def imwg_inputs_bulk(*, trial_codes: Iterable[str] | None = None) -> dict[int, A
         .distinct("patient_id")
         .values_list("patient_id", "death_date")
     )
-    columns = _imwg_lab_columns()
-    patients = sorted(starts)
+    columns = imwg_lab_columns()
     with connection.cursor() as cursor:
         cursor.execute(
             _imwg_bulk_sql(columns, _CATEGORICAL),
             {
-                "patients": patients,
-                "starts": [starts[p] for p in patients],
+                "trials": trial_ids,
                 "done": VisitState.DONE.value,
                 "analytes": list(RESPONSE_ANALYTES),
                 "ws": PY_WHITESPACE,
             },
         )
         rows = cursor.fetchall()
-    labs_by_patient = {
-        patient_id: list(group) for patient_id, group in groupby(rows, key=itemgetter(0))
-    }
+    by_patient = {patient_id: list(group) for patient_id, group in groupby(rows, itemgetter(0))}
     del rows
-    names = [name for name, _ in columns]
-    empty: list[tuple[Any, ...]] = []
+    fields = [(k, name) for k, (name, code) in enumerate(columns, start=2) if code is not None]
+
+    def as_labs(labs: list[tuple[Any, ...]]) -> list[LabValue]:
+        """The rows as the builder's labs (numbers as values, categories as categories)."""
+        return [
+            LabValue(code, row[1], None, row[k])
+            if code in _CATEGORICAL
+            else LabValue(code, row[1], row[k], "")
+            for row in labs
+            for k, (_, code) in enumerate(columns, start=2)
+            if code is not None and row[k] is not None
+        ]
+
     inputs: dict[int, Any] = {}
-    for patient_id in patients:
+    for patient_id in sorted(starts):
         start = starts[patient_id]
-        labs = labs_by_patient.get(patient_id, empty)
-        baseline: dict[str, Any] = {}
+        settings = settings_by_trial[patient_trial[patient_id]]
+        death = deaths.get(patient_id)
+        labs = by_patient.get(patient_id, [])
         n = 0
-        for row in labs:  # the baseline rows come first (date order)
-            if not row[1]:
+        baseline: dict[str, Any] = {}
+        for row in labs:  # date order: the rows of the baseline come first
+            if row[1] > start:
                 break
             n += 1
-            for name, value in zip(names, row[3:]):
-                if value is not None:
-                    baseline[name] = value
+            for k, name in fields:
+                if row[k] is not None:
+                    baseline[name] = row[k]
         try:
-            assessments = tuple([Assessment(*row[2:]) for row in labs[n:]])
-            death = deaths.get(patient_id)
+            assessments = tuple([Assessment(*row[1:]) for row in labs[n:]])
             if death is not None and assessments and death < assessments[-1].date:
-                death = None  # dropped, as build_imwg_input does
+                death = None  # as build_imwg_input drops it
             inputs[patient_id] = ImwgInput(
-                baseline=Baseline(date=start, **baseline),
+                baseline=Baseline(start, **baseline),
                 assessments=assessments,
-                settings=settings_by_trial[patient_trial[patient_id]],
+                settings=settings,
                 death_date=death,
             )
         except ImwgInputError:
-            continue
+            try:
+                inputs[patient_id] = build_imwg_input(
+                    labs=as_labs(labs),
+                    treatment_start=start,
+                    settings=settings,
+                    death_date=deaths.get(patient_id),
+                )
+            except ImwgInputError:
+                continue
     return inputs

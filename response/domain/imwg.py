@@ -306,12 +306,24 @@ class Assessment:
         # helpers only run to raise, or to convert a Decimal.
         if self.date.__class__ is not date:
             _check_date("date", self.date)
-        for name in _ASSESSMENT_NUMBERS:
-            v = getattr(self, name)
+        # The numbers of _ASSESSMENT_NUMBERS, read directly (no getattr by name); on the first
+        # one that is not a plain valid float or int, every number is checked by name, in
+        # order (_check_number passes the valid ones), to raise or convert as before.
+        for v in (
+            self.serum_m_g_dl,
+            self.urine_m_mg_24h,
+            self.kappa_mg_l,
+            self.lambda_mg_l,
+            self.flc_ratio,
+            self.bmpc_percent,
+            self.plasmacytoma_spd_cm2,
+        ):
             if v is not None and (
                 (v.__class__ is not float and v.__class__ is not int) or not 0 <= v < _INF
             ):
-                _check_number(self, name, v)
+                for name in _ASSESSMENT_NUMBERS:
+                    _check_number(self, name, getattr(self, name))
+                break
         si, ui, cl = self.serum_ife, self.urine_ife, self.clonal_pc
         if si is not None and si not in _IFE_VALUES:
             _check_choice("serum_ife", si, _IFE_VALUES)
