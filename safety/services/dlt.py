@@ -248,8 +248,13 @@ def safety_on_doses_recorded(
     if first is None:
         return window
     opens_on = first.visit.visit_date
-    length = trial_selectors.trial_design(patient.trial, on=opens_on).dlt_window_days
-    definition_id = selectors.dlt_definition_for(patient.trial, on=opens_on).id
+    moved = window is not None and (
+        window.opens_on != opens_on or window.dose_level_id != first.dose_level_id
+    )
+    if window is None or moved:
+        # Read only when the window opens or moves, not at every later dose.
+        length = trial_selectors.trial_design(patient.trial, on=opens_on).dlt_window_days
+        definition_id = selectors.dlt_definition_for(patient.trial, on=opens_on).id
     reflag = False
     with audited(acting_user=acting_user, reason="doses recorded: DLT window"):
         if window is None:
@@ -264,7 +269,7 @@ def safety_on_doses_recorded(
                 evaluated_on=today,
             )
             reflag = True
-        elif window.opens_on != opens_on or window.dose_level_id != first.dose_level_id:
+        elif moved:
             window.opens_on = opens_on
             window.length_days = length
             window.last_day = opens_on + timedelta(days=length - 1)

@@ -6,8 +6,9 @@ import random
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from safety.services.dlt import dlt_window_evaluate
 from trials.demo import DEMO_PROTOCOL_DAYS_BEFORE_TODAY, ensure_demo_users
-from trials.demo_data import runner
+from trials.demo_data import cfz, runner
 from trials.demo_data.ipd import DATA_CUT_DAY, SEED, ipd_scripts
 from trials.models import Membership, Patient, Role, Trial, User
 
@@ -15,6 +16,11 @@ from trials.models import Membership, Patient, Role, Trial, User
 def ipd_day0(today: date) -> date:
     """Day 0 of trial A (the first patient's first dose), so that the data cut is ``today``."""
     return today - timedelta(days=DATA_CUT_DAY)
+
+
+def cfz_day0(today: date) -> date:
+    """Day 0 of trial B (its first patient's first infusion), so that the data cut is ``today``."""
+    return today - timedelta(days=cfz.DATA_CUT_DAY)
 
 
 def _users(trial: Trial) -> tuple[dict[str, User], User]:
@@ -48,7 +54,7 @@ def _load_ipd(today: date, day0: date, progress) -> int:
         return 0
     coordinators, investigator = _users(trial)
     rng = random.Random(SEED)  # noqa: S311 - reproducible synthetic data, not security
-    ctx = runner.DemoContext(trial, day0, coordinators, investigator, rng)
+    ctx = runner.DemoContext(trial, day0, coordinators, investigator, rng, seed=SEED)
     scripts = ipd_scripts()
     patients = {}
     cohorts = [
@@ -83,13 +89,17 @@ def _load_ipd(today: date, day0: date, progress) -> int:
         group = [patients[k] for k in patients]
         close = ctx.on(max(by_key[k].start_day for k in keys) + 22)
         runner.close_windows_and_decide(ctx, group, close, progress)
-    for s in scripts:
-        if s.stage == "phase2":
-            n += 1
-            patients[s.key] = runner.run_ipd_cycle_1(ctx, s, n)
+    phase_two = [s for s in scripts if s.stage == "phase2"]
+    for s in phase_two:
+        n += 1
+        patients[s.key] = runner.enrol_ipd_patient(ctx, s, n)
+    runner.in_parallel(lambda s: runner.treat_ipd_cycle_1(ctx, patients[s.key], s), phase_two)
     progress("IPD: 19 phase II patients enrolled at the RP2D")
-    for s in scripts:
-        runner.run_ipd_treatment(ctx, patients[s.key], s, today)
+    # After cycle 1 the patients' histories are independent: played side by side.
+    runner.in_parallel(
+        lambda s: runner.run_ipd_treatment(ctx.for_patient(s.key), patients[s.key], s, today),
+        scripts,
+    )
     progress("IPD: treatment, response labs, adverse events and follow-up recorded")
     runner.evaluate_responses(trial)
     progress("IPD: IMWG responses and the Simon monitor evaluated")
@@ -97,9 +107,29 @@ def _load_ipd(today: date, day0: date, progress) -> int:
 
 
 def _load_cfz(today: date, progress) -> int:
+    """Trial B: a screen failure and ten patients (see ``cfz``), all through the services."""
     trial = Trial.objects.get(code="CFZ")
     if Patient.objects.filter(trial=trial, enrolment_date__isnull=False).exists():
         progress("CFZ: already loaded, nothing to do")
         return 0
-    progress("CFZ: configured and open (synthetic RECIST patients not loaded yet)")
-    return 0
+    coordinators, investigator = _users(trial)
+    rng = random.Random(cfz.SEED)  # noqa: S311 - reproducible synthetic data, not security
+    ctx = runner.DemoContext(trial, cfz_day0(today), coordinators, investigator, rng, seed=cfz.SEED)
+    # One screen failure (heart failure, exclusion EX2) before the first enrolment.
+    runner.screen_and_enrol(
+        ctx, site_code=cfz.SITE, start=ctx.on(-20), n=1, height=None, weight=None, eligible=False
+    )
+    scripts = cfz.cfz_scripts()
+    patients = [
+        runner.enrol_cfz_patient(ctx, script, n) for n, script in enumerate(scripts, start=2)
+    ]
+    runner.in_parallel(
+        lambda item: runner.run_cfz_treatment(ctx.for_patient(item[1].key), *item, today),
+        list(zip(patients, scripts, strict=True)),
+    )
+    progress(f"CFZ: {len(scripts)} patients treated, imaged (RECIST 1.0) and followed up")
+    for patient in patients:
+        dlt_window_evaluate(patient=patient, acting_user=investigator, today=today)
+    runner.evaluate_responses(trial)
+    progress("CFZ: DLT windows and RECIST 1.0 responses evaluated")
+    return len(scripts) + 1

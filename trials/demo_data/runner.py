@@ -15,12 +15,17 @@ evaluations run here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
+from django.db import connections
 from django.utils import timezone
 
 from config import enqueue
@@ -28,16 +33,22 @@ from dosing import selectors as dosing_selectors
 from dosing import services as dosing_services
 from dosing.models import DecisionStatus
 from response.services.evaluation import response_evaluate_patient
+from response.services.recist import LesionInput, recist_assessment_record, recist_lesion_add
 from response.services.simon import simon_monitor_update
 from safety.models import PotentialDlt, PotentialDltStatus
 from safety.services.adverse_events import AttributionInput, adverse_event_create
 from safety.services.dlt import dlt_window_evaluate, potential_dlt_adjudicate
 from trials import services
+from trials.demo_data import cfz
+from trials.demo_data.cfz import CfzScript
 from trials.demo_data.ipd import PROGRESSION_TAIL, RESPONSE_PATTERNS, PatientScript
+from trials.domain import dosing as dosing_rules
 from trials.domain.schedule import VisitKind, VisitState
 from trials.models import Patient, Site, Trial, User, Visit
-from trials.selectors import eligibility_criteria, trial_agents
+from trials.selectors import eligibility_criteria, trial_agents, trial_design
 
+T = TypeVar("T")
+R = TypeVar("R")
 CONSENT_VERSION = "ICF v1.0"
 SIGNATURE_MEANING = "I have reviewed the DLT data and approve this recommendation."
 DLT_MEANING = "I have reviewed this adverse event against the protocol's DLT definition."
@@ -45,6 +56,24 @@ GIVEN_NAMES = ["Alan", "Beth", "Carl", "Dora", "Emil", "Fay", "Gus", "Hana", "Iv
 FAMILY_NAMES = ["Archer", "Baker", "Carter", "Dyer", "Fisher", "Glover", "Hunter", "Mason"]
 
 Progress = Callable[[str], None]
+
+#: Patients whose histories are independent (after enrolment) are played by this many
+#: threads, as several coordinators would enter them at once; each thread has its own
+#: database connection, and the loader's time is mostly spent waiting for the database.
+WORKERS = 4
+
+
+def in_parallel(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[work(item) for item in items]`` on ``WORKERS`` threads (results in order)."""
+
+    def run(item: T) -> R:
+        try:
+            return work(item)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return list(pool.map(run, items))
 
 
 @contextlib.contextmanager
@@ -71,9 +100,24 @@ class DemoContext:
     coordinators: dict[str, User]  # site code → coordinator
     investigator: User
     rng: random.Random
+    seed: int = 0
 
     def on(self, day: int) -> date:
         return self.day0 + timedelta(days=day)
+
+    @functools.cached_property
+    def agent_codes(self) -> list[str]:
+        return [a.code for a in trial_agents(self.trial)]
+
+    @functools.cached_property
+    def bsa_cap_m2(self) -> Decimal | None:
+        cap = trial_design(self.trial).bsa_cap_m2
+        return Decimal(str(cap)) if cap is not None else None
+
+    def for_patient(self, key: str) -> DemoContext:
+        """The same context with the patient's own random stream, so that patients played in
+        parallel draw the same values whatever the order the threads run in."""
+        return dataclasses.replace(self, rng=random.Random(f"{self.seed}-{key}"))  # noqa: S311
 
 
 def _visit(patient: Patient, *, kind: str, cycle: int | None = None, day: int | None = None):
@@ -83,10 +127,19 @@ def _visit(patient: Patient, *, kind: str, cycle: int | None = None, day: int | 
     return qs.filter(status=VisitState.PLANNED).order_by("planned_date").first()
 
 
+def _level_doses(patient: Patient) -> list:
+    """The patient's dose level's doses, read once per patient (the level does not change)."""
+    cached = patient.__dict__.get("_demo_level_doses")
+    if cached is None:
+        cached = list(patient.dose_level.doses.select_related("agent").all())
+        patient.__dict__["_demo_level_doses"] = cached
+    return cached
+
+
 def _doses(patient: Patient, day: int, bsa: Decimal | None = None) -> list[services.DoseInput]:
     """The doses the patient's level gives on ``day`` of a cycle (the agents' dose days)."""
     out = []
-    for dose in patient.dose_level.doses.select_related("agent").all():
+    for dose in _level_doses(patient):
         days = dose.agent.dose_days or [1, 2, 8, 9, 15, 16]
         if day not in days:
             continue
@@ -189,39 +242,51 @@ def _serum_series(script: PatientScript, baseline: float, cycles_available: int)
 
 def run_ipd_cycle_1(ctx: DemoContext, script: PatientScript, n: int) -> Patient:
     """Screen, consent, enrol and treat cycle 1 (the DLT window)."""
+    patient = enrol_ipd_patient(ctx, script, n)
+    treat_ipd_cycle_1(ctx, patient, script)
+    return patient
+
+
+def enrol_ipd_patient(ctx: DemoContext, script: PatientScript, n: int) -> Patient:
+    """Screen, consent and enrol (in enrolment order: it gives the slot and the study ID); the
+    values cycle 1 day 1 will record are drawn here too, so the random stream is the same
+    whether cycle 1 is played now or later, beside other patients'."""
     rng = ctx.rng
-    start = ctx.on(script.start_day)
-    user = ctx.coordinators[script.site]
     patient = screen_and_enrol(
         ctx,
         site_code=script.site,
-        start=start,
+        start=ctx.on(script.start_day),
         n=n,
         height=Decimal(rng.randint(155, 188)),
         weight=Decimal(rng.randint(55, 98)),
     )
     patient.refresh_from_db()
     baseline = round(rng.uniform(1.8, 4.2), 2)
-    patient._demo_baseline = baseline  # noqa: SLF001 - carried to the later cycles only
+    patient.__dict__["_demo_c1d1_labs"] = [
+        services.LabInput("SPEP_M", f"{baseline}", "g/dL"),
+        services.LabInput("UPEP_M", "40", "mg/24h"),
+        services.LabInput("HGB", f"{rng.randint(92, 128)}", "g/L"),
+        services.LabInput("ANC", f"{rng.uniform(1.6, 4.0):.1f}", "10^9/L"),
+        services.LabInput("PLT", f"{rng.randint(90, 260)}", "10^9/L"),
+    ]
+    return patient
+
+
+def treat_ipd_cycle_1(ctx: DemoContext, patient: Patient, script: PatientScript) -> None:
+    """Cycle 1's visits with their doses (baseline labs at day 1); a withdrawal after the
+    first dose."""
+    start = ctx.on(script.start_day)
+    user = ctx.coordinators[script.site]
     days = [1] if script.withdraw_day is not None else [1, 8, 15, 22]
     for day in days:
         visit = _visit(patient, kind=VisitKind.TREATMENT, cycle=1, day=day)
-        labs = []
-        if day == 1:
-            labs = [
-                services.LabInput("SPEP_M", f"{baseline}", "g/dL"),
-                services.LabInput("UPEP_M", "40", "mg/24h"),
-                services.LabInput("HGB", f"{rng.randint(92, 128)}", "g/L"),
-                services.LabInput("ANC", f"{rng.uniform(1.6, 4.0):.1f}", "10^9/L"),
-                services.LabInput("PLT", f"{rng.randint(90, 260)}", "10^9/L"),
-            ]
         record_visit(
             patient,
             visit,
             start + timedelta(days=day - 1),
             user,
             doses=_doses(patient, day),
-            labs=labs,
+            labs=patient.__dict__["_demo_c1d1_labs"] if day == 1 else [],
         )
     if script.withdraw_day is not None:
         services.patient_transition(
@@ -232,7 +297,6 @@ def run_ipd_cycle_1(ctx: DemoContext, script: PatientScript, n: int) -> Patient:
             reason="Withdrew from treatment after the first dose (personal reasons).",
             acting_user=user,
         )
-    return patient
 
 
 def ipd_adverse_events(ctx: DemoContext, patient: Patient, script: PatientScript, *, dlt_only):
@@ -248,7 +312,7 @@ def ipd_adverse_events(ctx: DemoContext, patient: Patient, script: PatientScript
         resolved = onset + timedelta(days=ae.days)
         if resolved > last:
             continue
-        agents = [a.code for a in trial_agents(ctx.trial)]
+        agents = ctx.agent_codes
         adverse_event_create(
             patient=patient,
             onset_date=onset,
@@ -455,3 +519,191 @@ def evaluate_responses(trial: Trial) -> None:
     ):
         response_evaluate_patient(patient_id=patient_id)
     simon_monitor_update(trial_id=trial.pk)
+
+
+# --- Trial B (RECIST 1.0, mg/m²) -----------------------------------------------------------
+
+
+def _next_treatment_visit(patient: Patient) -> Visit | None:
+    return (
+        Visit.objects.filter(patient=patient, kind=VisitKind.TREATMENT, status=VisitState.PLANNED)
+        .order_by("planned_date", "cycle", "day")
+        .first()
+    )
+
+
+def _cfz_series(script: CfzScript, start: date, end: date) -> list[tuple[date, dict, bool]]:
+    """The imaging assessments: (date, diameter of each target in mm, new lesion). A patient
+    still on treatment at the cut keeps the last measurements at every later assessment."""
+    values = list(script.assessments)
+    if not script.progresses:
+        while start + timedelta(days=cfz.assessment_day(len(values))) <= end:
+            values.append(values[-1])
+    out = []
+    for index, value in enumerate(values):
+        on = start + timedelta(days=cfz.assessment_day(index))
+        if on > end:
+            break
+        if isinstance(value, dict):
+            mm = {code: Decimal(str(v)) for code, v in value.items()}
+        else:
+            mm = {
+                lesion.code: (Decimal(str(lesion.baseline_mm)) * Decimal(str(value))).quantize(
+                    Decimal("0.1")
+                )
+                for lesion in script.lesions
+            }
+        out.append((on, mm, script.new_lesion_at == index))
+    return out
+
+
+def _cfz_doses(
+    ctx: DemoContext, patient: Patient, height: Decimal, weight: Decimal
+) -> list[services.DoseInput]:
+    """27 mg/m² × BSA (Mosteller), capped at the design's BSA limit: the dose a pharmacist
+    would prepare, computed as the visit form does."""
+    out = []
+    for dose in _level_doses(patient):
+        allowed = dosing_rules.absolute_dose(
+            dose.dose,
+            dose.unit,
+            bsa_m2=dosing_rules.mosteller_bsa(height, weight),
+            bsa_cap_m2=ctx.bsa_cap_m2,
+        )
+        out.append(services.DoseInput(agent=dose.agent.code, status="given", dose_mg=allowed))
+    return out
+
+
+def _cfz_aes_until(ctx: DemoContext, patient: Patient, script: CfzScript, pending, until: date):
+    """Record the events resolved by ``until`` (as they would be entered, once resolved), and
+    let the investigator adjudicate what the product flags as a potential DLT."""
+    start = ctx.on(script.start_day)
+    user = ctx.coordinators[script.site]
+    agents = ctx.agent_codes
+    while pending:
+        ae = pending[0]
+        onset = start + timedelta(days=ae.onset_day)
+        resolved = onset + timedelta(days=ae.days)
+        if resolved > until:
+            return
+        pending.pop(0)
+        adverse_event_create(
+            patient=patient,
+            onset_date=onset,
+            grade=ae.grade,
+            term=ae.term,
+            resolution_date=resolved,
+            outcome="recovered",
+            attributions=[AttributionInput(code, ae.attribution) for code in agents],
+            acting_user=user,
+            today=resolved,
+            now=timezone.make_aware(datetime.combine(resolved, time(12))),
+        )
+        adjudicate_pending(ctx, patient, confirm=ae.dlt)
+
+
+def enrol_cfz_patient(ctx: DemoContext, script: CfzScript, n: int) -> Patient:
+    """Screen, consent, enrol (in enrolment order: it gives the study ID), and document the
+    baseline target lesions."""
+    start = ctx.on(script.start_day)
+    user = ctx.coordinators[script.site]
+    patient = screen_and_enrol(
+        ctx,
+        site_code=script.site,
+        start=start,
+        n=n,
+        height=Decimal(script.height_cm),
+        weight=Decimal(script.weight_kg),
+    )
+    baseline_on = start - timedelta(days=10)
+    for lesion in script.lesions:
+        recist_lesion_add(
+            patient=patient,
+            lesion=LesionInput(
+                code=lesion.code,
+                kind="target",
+                organ=lesion.organ,
+                baseline_date=baseline_on,
+                baseline_diameter_mm=Decimal(str(lesion.baseline_mm)),
+                method="CT",
+                slice_thickness_mm=Decimal(5),
+            ),
+            acting_user=user,
+        )
+    return patient
+
+
+def run_cfz_treatment(ctx: DemoContext, patient: Patient, script: CfzScript, cut: date) -> None:
+    """Every infusion visit (weight at each day 1, the dose in mg from BSA); imaging every 8
+    weeks; adverse events as they resolve; off treatment at progression, then follow-up and
+    the last contact."""
+    rng = ctx.rng
+    start = ctx.on(script.start_day)
+    end = start + timedelta(days=script.follow_up_days)
+    user = ctx.coordinators[script.site]
+    height = Decimal(script.height_cm)
+    weight = Decimal(script.weight_kg)
+    series = _cfz_series(script, start, end)
+    off_on = series[-1][0] + timedelta(days=2) if script.progresses else None
+    stop = off_on or end
+    pending = sorted(script.aes, key=lambda ae: ae.onset_day + ae.days)
+    assessed = 0
+    while True:
+        visit = _next_treatment_visit(patient)
+        if visit is None or visit.planned_date > stop:
+            break
+        while assessed < len(series) and series[assessed][0] <= visit.planned_date:
+            _cfz_assessment(patient, series[assessed], user)
+            assessed += 1
+        _cfz_aes_until(ctx, patient, script, pending, visit.planned_date)
+        labs = []
+        if visit.day == 1:
+            weight = max(Decimal(45), weight + rng.choice([-1, 0, 0, 0, 1]))
+            labs = [
+                services.LabInput("HGB", f"{rng.randint(95, 135)}", "g/L"),
+                services.LabInput("ANC", f"{rng.uniform(1.5, 4.2):.1f}", "10^9/L"),
+                services.LabInput("PLT", f"{rng.randint(80, 240)}", "10^9/L"),
+            ]
+        services.visit_complete(
+            visit=visit,
+            visit_date=visit.planned_date,
+            acting_user=user,
+            expected_version=visit.version,
+            doses=_cfz_doses(ctx, patient, height, weight),
+            labs=labs,
+            weight_kg=weight if visit.day == 1 else None,
+            today=visit.planned_date,
+        )
+    for item in series[assessed:]:
+        _cfz_assessment(patient, item, user)
+    _cfz_aes_until(ctx, patient, script, pending, end)
+    if off_on is None:
+        services.last_contact_record(
+            patient=patient,
+            contact_date=max(end, _last_visit_date(patient)),
+            vital_status="alive",
+            acting_user=user,
+            source="clinic visit",
+            today=cut,
+        )
+        return
+    services.patient_transition(
+        patient=patient,
+        to_status="off_treatment",
+        effective_date=off_on,
+        reason_code="progression",
+        reason="Progression on imaging (RECIST 1.0).",
+        acting_user=user,
+    )
+    _follow_up(ctx, patient, script, off_on, cut)
+
+
+def _cfz_assessment(patient: Patient, item: tuple[date, dict, bool], user: User) -> None:
+    on, measurements, new_lesion = item
+    recist_assessment_record(
+        patient=patient,
+        assessment_date=on,
+        measurements={code: str(mm) for code, mm in measurements.items()},
+        new_lesions="YES" if new_lesion else "NO",
+        acting_user=user,
+    )

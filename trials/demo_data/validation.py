@@ -1,4 +1,5 @@
-"""The published figures of trial A beside what the product computes from the demo data.
+"""The published figures of trial A, and the synthetic design of trial B, beside what the product
+computes from the demo data.
 
 Every "computed" value is read through the apps' selectors and services (the escalation
 decisions, DLT states and listing, AE tables, IMWG response summary, Simon monitor, survival
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from dosing import selectors as dosing_selectors
 from dosing.models import DecisionStatus, SlotKind
@@ -20,7 +22,9 @@ from response.services.simon import simon_outcome
 from safety import selectors as safety_selectors
 from survival.services import survival_analysis
 from trials import selectors as trial_selectors
-from trials.models import Patient, Trial
+from trials.demo_data import cfz
+from trials.domain.dosing import mg
+from trials.models import DoseAdministration, Patient, Trial
 
 #: Grade ≥ 2 terms the paper names as the most common, and the ones it calls infections.
 COMMON_GRADE_2 = ("anaemia", "neutropenia", "thrombocytopenia", "infections")
@@ -216,8 +220,144 @@ def trial_a_checks(*, data_cut: date) -> list[Check]:
     return checks
 
 
-def format_table(checks: list[Check]) -> str:
-    lines = ["| figure | paper | TrialDesk (computed) | match |", "|---|---|---|---|"]
+def format_table(checks: list[Check], *, reference: str = "paper") -> str:
+    lines = [f"| figure | {reference} | TrialDesk (computed) | match |", "|---|---|---|---|"]
     for c in checks:
         lines.append(f"| {c.figure} | {c.paper} | {c.computed} | {'yes' if c.ok else 'NO'} |")
     return "\n".join(lines)
+
+
+def trial_b_checks() -> list[Check]:
+    """Trial B (CFZ) has no published results: its figures are compared with what the
+    synthetic design (``trials.demo_data.cfz``) intends the product to compute."""
+    trial = Trial.objects.get(code="CFZ")
+    scripts = cfz.cfz_scripts()
+    checks: list[Check] = []
+
+    def add(figure: str, intended: str, computed, ok: bool) -> None:
+        checks.append(Check(figure, intended, str(computed), ok))
+
+    screened = Patient.objects.filter(trial=trial).count()
+    enrolled = list(
+        Patient.objects.filter(trial=trial, enrolment_date__isnull=False)
+        .select_related("dose_level")
+        .order_by("study_id")
+    )
+    add(
+        "Patients screened / enrolled",
+        f"{len(scripts) + 1} / {len(scripts)}",
+        f"{screened} / {len(enrolled)}",
+        (screened, len(enrolled)) == (len(scripts) + 1, len(scripts)),
+    )
+
+    levels = Counter(p.dose_level.display_label for p in enrolled if p.dose_level)
+    decisions = dosing_selectors.decisions_for_trial(trial).count()
+    intended_level = f"{cfz.LEVEL_DOSE_MG_PER_M2} mg/m²"
+    add(
+        "Dose path (single level, no escalation rule in the design)",
+        f"{intended_level} for all {len(scripts)}; no escalation decisions",
+        "; ".join(f"{label} for {n}" for label, n in levels.items())
+        + f"; {decisions} escalation decisions",
+        dict(levels) == {intended_level: len(scripts)} and decisions == 0,
+    )
+
+    doses = list(DoseAdministration.objects.filter(visit__patient__trial=trial))
+    exact = all(
+        d.dose_mg == d.allowed_mg
+        and d.level_unit == "mg/m2"
+        and d.level_dose == cfz.LEVEL_DOSE_MG_PER_M2
+        for d in doses
+    )
+    low = min((d.allowed_mg for d in doses), default=None)
+    high = max((d.allowed_mg for d in doses), default=None)
+    add(
+        "Infusions: 27 mg/m² × BSA (Mosteller), each given at the computed dose",
+        "every infusion at 27 mg/m² × BSA",
+        f"{len(doses)} infusions, {mg(low)}–{mg(high)} mg, all at the computed dose"
+        if exact
+        else f"{len(doses)} infusions, not all at the computed dose",
+        bool(doses) and exact,
+    )
+    capped = (Decimal(cfz.LEVEL_DOSE_MG_PER_M2) * Decimal(cfz.BSA_CAP_M2)).quantize(Decimal("0.1"))
+    add(
+        f"BSA cap {cfz.BSA_CAP_M2} m² (one patient with BSA 2.50 m²)",
+        f"largest dose {capped} mg",
+        f"largest dose {mg(high) if high is not None else 'none'} mg",
+        high == capped,
+    )
+
+    summary = response_selectors.response_summary(trial)
+    add(
+        "Response criteria (per trial)",
+        "RECIST1.0",
+        summary.criteria,
+        summary.criteria == "RECIST1.0",
+    )
+    intended = Counter(s.intended_bor for s in scripts)
+    computed = Counter(summary.overall.bor_counts)
+    order = ("CR", "PR", "SD", "PD", "NE")
+    add(
+        "Best overall response (RECIST 1.0, computed)",
+        ", ".join(f"{k} {intended[k]}" for k in order if intended[k]),
+        ", ".join(f"{k} {computed[k]}" for k in order if computed[k]),
+        computed == intended,
+    )
+    n = summary.overall.n
+    orr, sd = summary.overall.orr, summary.overall.sd_or_better
+    want_orr = intended["CR"] + intended["PR"]
+    want_sd = want_orr + intended["SD"]
+    add(
+        "ORR (CR + PR) / ≥ SD",
+        f"{want_orr}/{len(scripts)} / {want_sd}/{len(scripts)}",
+        f"{orr.x}/{n} ({orr.rate:.0%}) / {sd.x}/{n} ({sd.rate:.0%})" if n else "none evaluable",
+        (orr.x, sd.x, n) == (want_orr, want_sd, len(scripts)),
+    )
+
+    rows = {r.study_id: r for r in response_selectors.response_summary_for_trial(trial)}
+    by_patient = [
+        (f"CFZ-01-{i:03d}", s) for i, s in enumerate(scripts, start=1)
+    ]  # study IDs in enrolment order
+    matching = sum(
+        1
+        for sid, s in by_patient
+        if sid in rows and rows[sid].best_overall_response == s.intended_bor
+    )
+    add(
+        "Best overall response per patient",
+        f"{len(scripts)} of {len(scripts)} as designed",
+        f"{matching} of {len(scripts)} as designed",
+        matching == len(scripts),
+    )
+    unconfirmed = next(sid for sid, s in by_patient if s.key == "C05")
+    row = rows.get(unconfirmed)
+    had_pr = row is not None and any(
+        tp.timepoint == "PR"
+        for tp in response_selectors.timepoints(Patient.objects.get(study_id=unconfirmed))
+    )
+    add(
+        f"PR not confirmed ≥ 28 days later counts as SD ({unconfirmed})",
+        "timepoint PR, best overall response SD",
+        f"timepoint PR: {'yes' if had_pr else 'no'}, best overall response "
+        f"{row.best_overall_response if row else 'none'}",
+        had_pr and row is not None and row.best_overall_response == "SD",
+    )
+    small = next(sid for sid, s in by_patient if s.key == "C01")
+    row = rows.get(small)
+    add(
+        f"RECIST 1.0 progression at +20 % from the nadir with +4 mm ({small}; not PD under 1.1)",
+        "SD, then PD (20 → 24 mm)",
+        f"{row.best_overall_response}, progression {row.progression_date}" if row else "none",
+        row is not None and row.best_overall_response == "SD" and row.progression_date is not None,
+    )
+
+    listing = safety_selectors.dlt_listing(trial)
+    dlt_text = "; ".join(f"{r.fraction} ({', '.join(p.text for p in r.patients)})" for r in listing)
+    add(
+        "DLT windows (21 days): with a DLT / evaluable",
+        f"1/{len(scripts)} (grade 3 hypertension)",
+        dlt_text or "none",
+        len(listing) == 1
+        and (listing[0].with_dlt, listing[0].evaluable) == (1, len(scripts))
+        and [p.text for p in listing[0].patients] == ["grade 3 hypertension"],
+    )
+    return checks
