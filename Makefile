@@ -9,11 +9,12 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint migrate demo chromium db-stop clean help
+.PHONY: install run test lint migrate demo chromium db-stop clean help bench wrk
 
 help:
 	@echo "make run      install, migrate, load the demo trials, start web + worker + beat on http://127.0.0.1:$(PORT)"
 	@echo "make test     install (with Chromium), lint, and run every test"
+	@echo "make bench    benchmark on generated data; writes bench/results.json (docs/benchmarks.md)"
 	@echo "make install  create .venv and install the pinned packages (quick when nothing changed)"
 	@echo "make db-stop  stop the embedded PostgreSQL server (data stays in var/pgdata)"
 	@echo "make backup   pg_dump the database to var/backups/trialdesk-<UTC time>.dump"
@@ -44,6 +45,16 @@ chromium:
 		echo "Installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+# The benchmark loads gunicorn with Debian's wrk, from a separate process (docs/benchmarks.md).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the benchmark"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+
+bench: install wrk
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check --no-cache .
