@@ -45,6 +45,9 @@ READ_DENIED = (
     "Only the trial's investigators, statisticians, monitors and admins see the escalation."
 )
 SIGN_DENIED = "Only an investigator of the trial signs escalation decisions."
+#: Who runs operating-characteristics simulations.
+RUN_ROLES = ("investigator", "statistician", "trial_admin")
+RUN_DENIED = "Only the trial's investigators, statisticians and admins run simulations."
 
 
 def _trial(request, code: str | None = None) -> Trial:
@@ -57,6 +60,20 @@ def _trial(request, code: str | None = None) -> Trial:
     if not selectors.can_read_escalation(request.user, trial):
         raise PermissionDenied(READ_DENIED)
     return trial
+
+
+def _require_role_before_body(request, roles, denied: str) -> None:
+    """Refuse (403) before the body is validated: whatever the body, a user without one of
+    ``roles`` gets a 403, not a 400. The role is checked in the trial the body names when it is
+    one of the user's trials, else in any of them (the body is then validated as usual)."""
+    memberships = trial_selectors.active_memberships(request.user).filter(role__in=list(roles))
+    code = request.data.get("trial") if isinstance(request.data, dict) else None
+    if isinstance(code, str) and code:
+        trial = trial_selectors.trials_for_user(request.user).filter(code=code).first()
+        if trial is not None:
+            memberships = memberships.filter(trial=trial)
+    if not memberships.exists():
+        raise PermissionDenied(denied)
 
 
 def _settings(trial: Trial) -> EscalationSettings:
@@ -110,6 +127,11 @@ class DoseLevelListView(APIView):
         responses={201: s.DosingLevelSerializer},
     )
     def post(self, request):
+        _require_role_before_body(
+            request,
+            trial_selectors.TRIAL_ADMIN_ROLES,
+            "Only the trial's admins define dose levels.",
+        )
         payload = s.DosingLevelCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
@@ -371,16 +393,13 @@ class SimulationListView(APIView):
         request=s.OcSimulationRequestSerializer, responses={201: s.OcSimulationSerializer}
     )
     def post(self, request):
+        _require_role_before_body(request, RUN_ROLES, RUN_DENIED)
         payload = s.OcSimulationRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         trial = _trial(request, data["trial"])
-        if not trial_selectors.user_has_role(
-            request.user, trial=trial, roles=("investigator", "statistician", "trial_admin")
-        ):
-            raise PermissionDenied(
-                "Monitors read the operating characteristics; they do not run them."
-            )
+        if not trial_selectors.user_has_role(request.user, trial=trial, roles=RUN_ROLES):
+            raise PermissionDenied(RUN_DENIED)
         job = services.oc_simulation_start(
             trial=trial,
             settings=_variant(_settings(trial), data),

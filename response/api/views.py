@@ -90,6 +90,9 @@ class EntryListView(APIView):
         """Enter the investigator's call at an assessment date, or their best overall response
         (investigators only). Correct an existing entry with PATCH."""
         patient = selectors.get_patient(request.user, pk=pk)
+        services.require_patient_role(
+            request.user, patient, selectors.INVESTIGATOR_ROLES, "enter responses"
+        )
         payload = s.EntryCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -129,6 +132,9 @@ class EntryDetailView(APIView):
     @extend_schema(request=s.EntryUpdateSerializer, responses=s.EntrySerializer)
     def patch(self, request, pk: int, entry_id: int):
         entry = self._entry(request, pk, entry_id)
+        services.require_patient_role(
+            request.user, entry.patient, selectors.INVESTIGATOR_ROLES, "correct responses"
+        )
         payload = s.EntryUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -191,6 +197,12 @@ class QueryTransitionView(QueryDetailView):
         """Answer (site), close or re-open (investigator) a query; ``text`` is the answer, the
         resolution or why it is re-opened."""
         query = self._query(request, query_id)
+        if not selectors.has_patient_role(
+            request.user, query.patient, selectors.QUERY_ANSWER_ROLES
+        ):
+            raise PermissionDenied(
+                "Only the site's coordinators and the investigators act on queries."
+            )
         payload = s.QueryTransitionSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data

@@ -52,11 +52,26 @@ def _conflict(exc: ConflictError) -> Response:
     )
 
 
+WRITE_DENIED = "Only the site's coordinators and trial admins record adverse events."
+
+
 def _require_writer(user, patient) -> None:
     if not selectors.can_write_adverse_events(user, patient):
-        raise PermissionDenied(
-            "Only the site's coordinators and trial admins record adverse events."
-        )
+        raise PermissionDenied(WRITE_DENIED)
+
+
+def _require_writer_before_body(request) -> None:
+    """A 403 before the body is validated, whatever the body: for the patient it names when
+    that is one of the user's patients, else for a user who records adverse events nowhere."""
+    ref = request.data.get("patient") if isinstance(request.data, dict) else None
+    if isinstance(ref, int | str) and str(ref).isdigit() and len(str(ref)) <= 18:
+        patient = trial_selectors.patients_for_user(request.user).filter(pk=int(ref)).first()
+        if patient is not None:
+            _require_writer(request.user, patient)
+            return
+    roles = trial_selectors.active_memberships(request.user).values_list("role", flat=True)
+    if not set(roles) & set(selectors.AE_WRITE_ROLES):
+        raise PermissionDenied(WRITE_DENIED)
 
 
 def _require_signer(user, patient) -> None:
@@ -135,6 +150,7 @@ class AdverseEventListView(ListAPIView):
         request=s.AdverseEventCreateSerializer, responses={201: s.AdverseEventSerializer}
     )
     def post(self, request):
+        _require_writer_before_body(request)
         payload = s.AdverseEventCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)

@@ -318,10 +318,10 @@ ENTRIES: tuple[Entry, ...] = (
     _e(
         "api-dosing-simulations",
         "dose escalation",
-        ex(403, 403, 201, 201, 403, 201),
-        method="post",
-        # a valid body: the trial is in it, so the role is checked after validation
-        data={"trial": "IPD", "true_dlt_rates": [0.05, 0.1, 0.2], "n_sims": 10, "seed": 1},
+        ex(403, 403, 400, 400, 403, 400),
+        # the trial is in the body, yet a role that does not run simulations gets its 403
+        # before the body is validated (``WRITES`` repeats it with a body naming the trial)
+        **POST_EMPTY,
     ),
     _e("api-dosing-simulation", "dose escalation", ESCALATION, pk="simulation"),
     # --- response --------------------------------------------------------------------------
@@ -401,3 +401,73 @@ ENTRIES: tuple[Entry, ...] = (
 
 MATRIX: dict[str, Entry] = {entry.name: entry for entry in ENTRIES}
 assert len(MATRIX) == len(ENTRIES), "a URL name appears twice in the matrix"
+
+#: A body for each write in ``WRITES`` that names the world's trial or patient the way a valid
+#: one does (``"<patient>"`` is the site A patient's pk): an actor refused with an empty body is
+#: refused the same way with it, since the role is checked before the body is validated.
+NAMED_BODIES = {
+    "api-dosing-simulations": {
+        "trial": "IPD",
+        "true_dlt_rates": [0.05, 0.1, 0.2],
+        "n_sims": 10,
+        "seed": 1,
+    },
+    "api-dosing-levels": {
+        "trial": "IPD",
+        "number": 9,
+        "label": "DL9",
+        "doses": [{"agent": "X", "dose": "1", "unit": "mg"}],
+    },
+    "api-patient-list": {
+        "trial": "IPD",
+        "site": "ALPHA",
+        "given_name": "A",
+        "family_name": "B",
+        "date_of_birth": "1960-01-01",
+        "sex": "F",
+    },
+    "api-safety-ae-list": {
+        "patient": "<patient>",
+        "term": "Neutrophil count decreased",
+        "onset_date": "2024-01-01",
+        "grade": 3,
+    },
+    "api-response-entries": {"scope": "best_overall_response", "category": "PR"},
+    "api-response-entry": {"category": "SD", "reason": "re-read", "version": 1},
+    "api-response-query-transition": {"to_status": "answered", "text": "checked", "version": 1},
+}
+
+#: Writes on URLs whose ``ENTRIES`` row is their GET (the matrix is keyed by URL name), called
+#: with an empty body: a role that may not write gets 403 before validation, a writer the 400.
+WRITES: tuple[Entry, ...] = (
+    _e(
+        "api-dosing-simulations",
+        "dose escalation",
+        MATRIX["api-dosing-simulations"].expect,
+        **POST_EMPTY,
+    ),
+    _e("api-dosing-levels", "trial configuration", ADMIN_ONLY_EMPTY, **POST_EMPTY),
+    # the site is in the body: a coordinator of either site may screen, so both get the 400
+    _e("api-patient-list", "patient data entry", ex(400, 400, 403, 403, 403, 400), **POST_EMPTY),
+    _e("api-safety-ae-list", "safety data entry", ex(400, 400, 403, 403, 403, 400), **POST_EMPTY),
+    _e(
+        "api-response-entries",
+        "response data entry",
+        ex(403, 404, 400, 403, 403, 403),
+        pk="patient",
+        **POST_EMPTY,
+    ),
+    _e(
+        "api-response-entry",
+        "response data entry",
+        ex(403, 404, 400, 403, 403, 403),
+        pk="patient",
+        method="patch",
+    ),
+    _e(
+        "api-response-query-transition",
+        "response data entry",
+        ex(400, 404, 400, 403, 403, 403),
+        **POST_EMPTY,
+    ),
+)

@@ -12,6 +12,7 @@ each test runs in its own savepoint.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import pytest
 from django.db import transaction
@@ -26,8 +27,10 @@ from tests.security.matrix import (
     ENTRIES,
     LOGIN,
     MATRIX,
+    NAMED_BODIES,
     REDIRECT,
     TWO_FACTOR,
+    WRITES,
     Entry,
 )
 from tests.security.world import (
@@ -150,6 +153,71 @@ def url_for(entry: Entry, world: World) -> str:
     return reverse(entry.name, kwargs=kwargs) + entry.query
 
 
+def once(function, key):
+    """``function``, answering a second call with the same ``key(*args, **kwargs)`` from the
+    first call's result (which it keeps, so keys built on ``id`` stay unique)."""
+    made: dict = {}
+
+    def remembered(*args, **kwargs):
+        k = key(*args, **kwargs)
+        if k not in made:
+            made[k] = function(*args, **kwargs)
+        return made[k]
+
+    return remembered
+
+
+@pytest.fixture(scope="module")
+def made_once() -> Iterator[None]:
+    """The OpenAPI schema, the survival analysis and its plots, the operating-characteristics
+    plot and the Simon design search cost up to seconds each, and none depends on who asks:
+    the schema is public, the others are trial-level and drawn after the view's role check.
+    The first request of the module makes each one; later requests, each still a real request
+    of its own actor through the middleware, the view and its role check, get the same bytes.
+    Keys are the inputs (the trial and data cut, the plotted data's ``repr``), not the actor.
+    """
+    from drf_spectacular.generators import SchemaGenerator
+
+    from dosing import plots as dosing_plots
+    from response import selectors as response_selectors
+    from survival import services as survival_services
+    from survival.domain.analysis import SurvivalAnalysis
+
+    def by_self(self, *args, **kwargs):  # ``self`` is kept by ``survival_analysis``'s memo
+        return id(self), args, tuple(sorted(kwargs.items()))
+
+    def by_arguments(*args, **kwargs):
+        return repr(args), tuple(sorted(kwargs.items()))
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(
+        SchemaGenerator,
+        "get_schema",
+        once(SchemaGenerator.get_schema, lambda self, request=None, public=False: public),
+    )
+    patch.setattr(
+        survival_services,
+        "survival_analysis",
+        once(
+            survival_services.survival_analysis,
+            lambda trial, *, data_cut: (trial.pk, data_cut),
+        ),
+    )
+    for name in ("km_plot", "swimmer_plot"):
+        patch.setattr(SurvivalAnalysis, name, once(getattr(SurvivalAnalysis, name), by_self))
+    patch.setattr(dosing_plots, "oc_figure", once(dosing_plots.oc_figure, by_arguments))
+    patch.setattr(
+        dosing_plots, "render", once(dosing_plots.render, lambda fig, fmt: (id(fig), fmt))
+    )
+    patch.setattr(
+        response_selectors,
+        "search_designs",
+        once(response_selectors.search_designs, by_arguments),
+    )
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="module")
 def clients(world, django_db_blocker) -> dict:
     """One signed-in page client per actor (signing in is a good part of a request's cost)."""
@@ -215,8 +283,10 @@ CASES = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("entry", "actor"), CASES)
-def test_matrix(world, clients, entry, actor, settings):
-    settings.HEALTH_WORKER_TIMEOUT = 0.05  # no worker here: /health/ answers 503 quickly
+def test_matrix(world, clients, made_once, entry, actor, settings):
+    # No worker here: /health/ still publishes its ping to the broker for every actor, then
+    # answers 503 after 50 ms instead of the 10 s a real deployment waits for a worker.
+    settings.HEALTH_WORKER_TIMEOUT = 0.05
 
     response = request(entry, world, actor, clients)
 
@@ -224,6 +294,38 @@ def test_matrix(world, clients, entry, actor, settings):
     if actor not in SEE_IDENTIFIERS and response.status_code == 200:
         body = body_text(response)
         assert [x for x in IDENTIFIERS if x in body] == []
+
+
+# --- Writes: the role before the body ------------------------------------------------------
+
+WRITE_CASES = [
+    pytest.param(entry, actor, id=f"{entry.name}-{entry.method}-{actor}")
+    for entry in WRITES
+    for actor in ACTORS
+]
+
+
+def test_every_write_is_a_matrix_url_with_a_named_body():
+    names = [entry.name for entry in WRITES]
+
+    assert (sorted(set(names) - set(MATRIX)), sorted(set(names) ^ set(NAMED_BODIES))) == ([], [])
+
+
+def named_body(entry: Entry, world: World) -> dict:
+    body = NAMED_BODIES[entry.name]
+    return {k: world.patient_pk if v == "<patient>" else v for k, v in body.items()}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("entry", "actor"), WRITE_CASES)
+def test_writes_check_the_role_before_the_body(world, entry, actor):
+    """An empty body: a writer gets the 400, a role that may not write the 403. The same role
+    sends a body naming the trial or patient: still the 403, whatever the body."""
+    check_outcome(request(entry, world, actor), entry.outcome(actor))
+
+    if entry.outcome(actor) == 403:
+        named = replace(entry, data=named_body(entry, world))
+        check_outcome(request(named, world, actor), 403)
 
 
 # --- Direct identifiers and pseudonymised study IDs -------------------------------------------

@@ -54,6 +54,22 @@ def require_clinical_write(user, patient) -> None:
         raise PermissionDenied("Only the site's coordinators and trial admins record this.")
 
 
+def _require_screener_before_body(request) -> None:
+    """A 403 before the body is validated, whatever the body, for a user who may not screen
+    patients in the trial the body names (when it is one of theirs), or else in any trial."""
+    data = request.data if isinstance(request.data, dict) else {}
+    code = data.get("trial")
+    trial = None
+    if isinstance(code, str) and code:
+        trial = selectors.trials_for_user(request.user).filter(code=code).first()
+    if trial is None:
+        memberships = selectors.active_memberships(request.user)
+        if not memberships.filter(role__in=selectors.CLINICAL_WRITE_ROLES).exists():
+            raise PermissionDenied("You do not screen patients in any of your trials.")
+    elif not selectors.writable_sites(request.user, trial=trial).exists():
+        raise PermissionDenied(f"You do not screen patients in {trial.code}.")
+
+
 class TokenThrottle(AnonRateThrottle):
     scope = "token"
 
@@ -223,6 +239,7 @@ class PatientViewSet(
     @extend_schema(request=s.PatientScreenSerializer, responses={201: s.PatientSerializer})
     def create(self, request, *args, **kwargs):
         """Screen a patient (the first step of the enrolment wizard)."""
+        _require_screener_before_body(request)
         payload = s.PatientScreenSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
