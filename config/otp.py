@@ -347,3 +347,22 @@ def two_factor_status(request: HttpRequest) -> dict[str, Any]:
             lambda: user_requires_otp(user) and not user_has_confirmed_device(user)
         )
     }
+
+
+def signed_payload(request: Any, serializer_class: type, *, action: Callable[[dict], str]) -> dict:
+    """The validated body of an API signing request, after the signer's password (and
+    authenticator code) has been checked by :func:`verify_signature` for ``action(data)``, the
+    label the security log records.
+
+    Call it before the signing service's transaction: failed-attempt counters must not be
+    rolled back with it."""
+    payload = serializer_class(data=request.data)
+    payload.is_valid(raise_exception=True)
+    data = payload.validated_data
+    verify_signature(
+        request,
+        password=data["password"],
+        otp_token=data.get("otp_token"),
+        action=action(data),
+    )
+    return data

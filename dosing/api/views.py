@@ -21,7 +21,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.otp import OtpVerifiedForSigning, user_has_confirmed_device, verify_signature
+from config.otp import OtpVerifiedForSigning, signed_payload, user_has_confirmed_device
 from dosing import selectors, services
 from dosing.api import serializers as s
 from dosing.domain.decision_table import decision_table, dose_paths, what_if
@@ -227,14 +227,11 @@ class _SigningView(APIView):
         decision = _decision(request, pk)
         if not selectors.can_sign_decisions(request.user, decision.trial):
             raise PermissionDenied(SIGN_DENIED)
-        payload = self.request_serializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        verify_signature(
+        verb = "override" if self.override else "approve"
+        data = signed_payload(
             request,
-            password=data["password"],
-            otp_token=data.get("otp_token"),
-            action=f"escalation_decision:{decision.pk} {'override' if self.override else 'approve'}",
+            self.request_serializer,
+            action=lambda _: f"escalation_decision:{decision.pk} {verb}",
         )
         try:
             if self.override:

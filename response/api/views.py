@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.otp import OtpVerifiedForSigning, verify_signature
+from config.otp import OtpVerifiedForSigning, signed_payload
 from response import selectors, services
 from response.api import serializers as s
 from response.domain.simon import NoFeasibleDesignError, SimonDesignError, search_designs
@@ -232,14 +232,8 @@ class SignView(APIView):
         patient = selectors.get_patient(request.user, pk=pk)
         if not selectors.has_patient_role(request.user, patient, selectors.INVESTIGATOR_ROLES):
             raise PermissionDenied("Only investigators sign responses.")
-        payload = s.SignRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        verify_signature(
-            request,
-            password=data["password"],
-            otp_token=data.get("otp_token"),
-            action=f"response:{patient.pk} sign",
+        data = signed_payload(
+            request, s.SignRequestSerializer, action=lambda _: f"response:{patient.pk} sign"
         )
         signature = services.response_sign(
             patient=patient, acting_user=request.user, meaning=data["meaning"]

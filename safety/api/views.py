@@ -9,8 +9,6 @@ version is a 409. Signing endpoints re-check the password (and the authenticator
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,7 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.otp import OtpVerifiedForSigning, user_has_confirmed_device, verify_signature
+from config.otp import OtpVerifiedForSigning, signed_payload, user_has_confirmed_device
 from safety import selectors, services
 from safety.api import serializers as s
 from safety.domain.ctcae import load_dictionary
@@ -81,24 +79,6 @@ def _require_signer(user, patient) -> None:
 
 def _method(user) -> str:
     return "password+otp" if user_has_confirmed_device(user) else "password"
-
-
-def _signed_payload(request, serializer_class, *, action: Callable[[dict], str]) -> dict:
-    """The validated body of a signing request, after the signer's password (and authenticator
-    code) has been checked for ``action(data)``, the label the security log records.
-
-    Runs before the signing service's transaction: failed-attempt counters must not be rolled
-    back with it (``config.otp.verify_signature``)."""
-    payload = serializer_class(data=request.data)
-    payload.is_valid(raise_exception=True)
-    data = payload.validated_data
-    verify_signature(
-        request,
-        password=data["password"],
-        otp_token=data.get("otp_token"),
-        action=action(data),
-    )
-    return data
 
 
 def _attributions(items) -> list[AttributionInput]:
@@ -381,7 +361,7 @@ class PotentialDltAdjudicateView(APIView):
     def post(self, request, pk: int):
         potential = selectors.get_potential_dlt_for_user(request.user, pk=pk)
         _require_signer(request.user, potential.adverse_event.patient)
-        data = _signed_payload(
+        data = signed_payload(
             request,
             s.AdjudicationRequestSerializer,
             action=lambda d: f"potential_dlt:{potential.pk} {d['decision']}",
@@ -473,7 +453,7 @@ class SaeReportSignView(APIView):
     def post(self, request, pk: int):
         report = selectors.get_sae_report_for_user(request.user, pk=pk)
         _require_signer(request.user, report.adverse_event.patient)
-        data = _signed_payload(
+        data = signed_payload(
             request, s.SignatureInputSerializer, action=lambda d: f"sae_report:{report.pk} sign"
         )
         try:

@@ -428,6 +428,34 @@ def run_ipd_treatment(ctx: DemoContext, patient: Patient, script: PatientScript,
         if visit is not None and d15 <= end:
             record_visit(patient, visit, d15, user, doses=_doses(patient, 15))
     ipd_adverse_events(ctx, patient, script, dlt_only=False)
+    _end_treatment_phase(
+        ctx,
+        patient,
+        script,
+        user=user,
+        end=end,
+        cut=cut,
+        off_on=off_on,
+        reason_code=off_reason,
+        reason="Confirmed progression (IMWG)."
+        if off_reason == "progression"
+        else "Stable disease without response after the planned assessments; next line of therapy.",
+    )
+
+
+def _end_treatment_phase(
+    ctx: DemoContext,
+    patient: Patient,
+    script: PatientScript | CfzScript,
+    *,
+    user: User,
+    end: date,
+    cut: date,
+    off_on: date | None,
+    reason_code: str,
+    reason: str,
+) -> None:
+    """Still on treatment at the cut: a last contact. Otherwise: off treatment, then follow-up."""
     if off_on is None:
         services.last_contact_record(
             patient=patient,
@@ -442,10 +470,8 @@ def run_ipd_treatment(ctx: DemoContext, patient: Patient, script: PatientScript,
         patient=patient,
         to_status="off_treatment",
         effective_date=off_on,
-        reason_code=off_reason,
-        reason="Confirmed progression (IMWG)."
-        if off_reason == "progression"
-        else "Stable disease without response after the planned assessments; next line of therapy.",
+        reason_code=reason_code,
+        reason=reason,
         acting_user=user,
     )
     _follow_up(ctx, patient, script, off_on, cut)
@@ -677,25 +703,17 @@ def run_cfz_treatment(ctx: DemoContext, patient: Patient, script: CfzScript, cut
     for item in series[assessed:]:
         _cfz_assessment(patient, item, user)
     _cfz_aes_until(ctx, patient, script, pending, end)
-    if off_on is None:
-        services.last_contact_record(
-            patient=patient,
-            contact_date=max(end, _last_visit_date(patient)),
-            vital_status="alive",
-            acting_user=user,
-            source="clinic visit",
-            today=cut,
-        )
-        return
-    services.patient_transition(
-        patient=patient,
-        to_status="off_treatment",
-        effective_date=off_on,
+    _end_treatment_phase(
+        ctx,
+        patient,
+        script,
+        user=user,
+        end=end,
+        cut=cut,
+        off_on=off_on,
         reason_code="progression",
         reason="Progression on imaging (RECIST 1.0).",
-        acting_user=user,
     )
-    _follow_up(ctx, patient, script, off_on, cut)
 
 
 def _cfz_assessment(patient: Patient, item: tuple[date, dict, bool], user: User) -> None:
