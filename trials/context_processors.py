@@ -1,5 +1,5 @@
 from trials.models import Role
-from trials.selectors import user_roles
+from trials.selectors import request_user_roles
 
 
 def navigation(request):
@@ -7,7 +7,7 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_roles": set()}
-    roles = user_roles(user)
+    roles = request_user_roles(request)
     return {
         "nav_roles": roles,
         "nav_sees_patients": bool(roles),

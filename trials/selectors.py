@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.db.models import (
     Count,
     Exists,
-    IntegerField,
+    FilteredRelation,
     Min,
     OuterRef,
     Prefetch,
@@ -74,10 +74,34 @@ def active_memberships(user: User) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, active=True).select_related("trial")
 
 
+#: Where :func:`request_user_roles` keeps the signed-in user's roles for the rest of a request
+#: (on the request, and on its user object so that ``user_roles(request.user)`` reuses them).
+_ROLES_ATTR = "_trialdesk_roles"
+
+
 def user_roles(user: User) -> set[str]:
     if not user.is_authenticated:
         return set()
+    cached = getattr(user, _ROLES_ATTR, None)
+    if cached is not None:
+        return set(cached)
     return set(Membership.objects.filter(user=user, active=True).values_list("role", flat=True))
+
+
+def request_user_roles(request) -> set[str]:
+    """:func:`user_roles` of ``request.user``, read from the database once per request.
+
+    The navigation and the two-factor banner both need the roles on every page; the second
+    read is served from the request's user object (which lives as long as the request).
+    """
+    cached = getattr(request, _ROLES_ATTR, None)
+    if cached is None:
+        user = request.user
+        cached = frozenset(user_roles(user))
+        setattr(request, _ROLES_ATTR, cached)
+        if user.is_authenticated:
+            setattr(user, _ROLES_ATTR, cached)
+    return set(cached)
 
 
 def trials_for_user(user: User) -> QuerySet[Trial]:
@@ -192,6 +216,54 @@ def get_lab_for_user(user: User, *, pk: int) -> LabResult:
 # --- The coordinator's list ---------------------------------------------------------------------
 
 
+def _worklist_patients(
+    user: User,
+    *,
+    trial: Trial | None,
+    site: Site | None,
+    statuses: Iterable[str] | None,
+) -> QuerySet[Patient]:
+    """The patients of the worklist, without any annotation (what the count needs)."""
+    if not user.is_authenticated:
+        return Patient.objects.none()
+    qs = Patient.objects.filter(Exists(_covering_memberships(user)))
+    if trial is not None:
+        qs = qs.filter(trial=trial)
+    if site is not None:
+        qs = qs.filter(site=site)
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    return qs
+
+
+def _with_worklist_key(qs: QuerySet[Patient], *, today: date) -> QuerySet[Patient]:
+    """Sorted by the worklist key: ``overdue_count`` (planned visits past their window) first,
+    then ``next_visit_date`` (the earliest planned visit whose window is still open), then
+    trial, site and screening number.
+
+    The key is one join on the patients' planned visits, grouped by patient (an index-only scan
+    of the partial index ``visit_planned_patient_idx``), not two subqueries per patient: the list
+    computes it for every visible patient before it can cut a page.
+    """
+    planned = FilteredRelation("visits", condition=Q(visits__status=VisitState.PLANNED))
+    return (
+        qs.alias(planned_visit=planned)
+        .annotate(
+            overdue_count=Count("planned_visit", filter=Q(planned_visit__window_end__lt=today)),
+            next_visit_date=Min(
+                "planned_visit__planned_date", filter=Q(planned_visit__window_end__gte=today)
+            ),
+        )
+        .order_by(
+            "-overdue_count",
+            Coalesce("next_visit_date", Value(date.max)).asc(),
+            "trial__code",
+            "site__code",
+            "screening_number",
+        )
+    )
+
+
 def patient_worklist(
     user: User,
     *,
@@ -203,33 +275,74 @@ def patient_worklist(
     """ "My patients": overdue visits first, then by the next visit due, in one query.
 
     Each row carries ``overdue_count``, ``next_visit_code``, ``next_visit_date`` and
-    ``next_window_end``.
+    ``next_window_end``. To show it page by page, paginate :func:`patient_worklist_pages`.
     """
-    planned = Visit.objects.filter(patient=OuterRef("pk"), status=VisitState.PLANNED)
-    next_visit = planned.filter(window_end__gte=today).order_by("planned_date", "id")
-    overdue = (
-        planned.filter(window_end__lt=today)
-        .order_by()
-        .values("patient")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     qs = patients_for_user(user, trial=trial)
     if site is not None:
         qs = qs.filter(site=site)
     if statuses:
         qs = qs.filter(status__in=list(statuses))
-    return qs.annotate(
-        overdue_count=Coalesce(Subquery(overdue, output_field=IntegerField()), Value(0)),
+    next_visit = Visit.objects.filter(
+        patient=OuterRef("pk"), status=VisitState.PLANNED, window_end__gte=today
+    ).order_by("planned_date", "id")
+    # PostgreSQL computes these (and the Exists of ``patients_for_user``) after the sort and
+    # the LIMIT: only for the rows it returns.
+    return _with_worklist_key(qs, today=today).annotate(
         next_visit_code=Subquery(next_visit.values("code")[:1]),
-        next_visit_date=Subquery(next_visit.values("planned_date")[:1]),
         next_window_end=Subquery(next_visit.values("window_end")[:1]),
-    ).order_by(
-        "-overdue_count",
-        Coalesce("next_visit_date", Value(date.max)).asc(),
-        "trial__code",
-        "site__code",
-        "screening_number",
+    )
+
+
+class WorklistPages:
+    """:func:`patient_worklist` as a paginator's object list (Django's ``Paginator``, DRF's
+    ``PageNumberPagination``): the same rows in the same order, in two queries per page.
+
+    ``count()`` counts the visible patients without the sort key. A slice sorts only the keys
+    (id, overdue count, next visit due) of every visible patient and reads the full rows of the
+    page's patients only, in one query (``id IN (the page's ids)``).
+    """
+
+    def __init__(self, rows: QuerySet[Patient], keys: QuerySet[Patient], patients: QuerySet):
+        self._rows = rows
+        self._keys = keys
+        self._patients = patients
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = self._patients.count()
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            if index.step not in (None, 1):
+                raise ValueError("A worklist page is a contiguous slice.")
+            page = self._keys.values("pk")[index.start : index.stop]
+            return list(self._rows.filter(pk__in=page))
+        rows = self[index : index + 1]
+        if not rows:
+            raise IndexError(index)
+        return rows[0]
+
+
+def patient_worklist_pages(
+    user: User,
+    *,
+    today: date,
+    trial: Trial | None = None,
+    site: Site | None = None,
+    statuses: Iterable[str] | None = None,
+) -> WorklistPages:
+    """The rows of :func:`patient_worklist`, to paginate (the lists of the page and the API)."""
+    filters = {"trial": trial, "site": site, "statuses": statuses}
+    patients = _worklist_patients(user, **filters)
+    return WorklistPages(
+        rows=patient_worklist(user, today=today, **filters),
+        keys=_with_worklist_key(patients, today=today),
+        patients=patients,
     )
 
 
