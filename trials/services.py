@@ -1402,23 +1402,26 @@ def visit_complete(
     Every problem is reported at once (``labs.<CODE>.value`` style keys), and nothing is saved
     unless everything is valid. A lab left blank that was recorded before is removed (with the
     reason the correction needs).
+
+    The labs are checked first and then written together (one read, one insert, one update,
+    one grading call), so the cost of a save does not grow with the number of labs.
     """
     errors = _Errors()
     recorded = None
     try:
-        with transaction.atomic():
-            recorded = visit_record(
-                visit=visit,
-                visit_date=visit_date,
-                acting_user=acting_user,
-                expected_version=expected_version,
-                doses=doses,
-                height_cm=height_cm,
-                weight_kg=weight_kg,
-                notes=notes,
-                reason=reason,
-                today=today,
-            )
+        # visit_record is atomic itself: a refusal rolls back to its own savepoint.
+        recorded = visit_record(
+            visit=visit,
+            visit_date=visit_date,
+            acting_user=acting_user,
+            expected_version=expected_version,
+            doses=doses,
+            height_cm=height_cm,
+            weight_kg=weight_kg,
+            notes=notes,
+            reason=reason,
+            today=today,
+        )
     except ValidationError as exc:
         errors.merge(exc)
     labs = list(labs)
@@ -1432,34 +1435,212 @@ def visit_complete(
             except lab_rules.LabInputError as exc:
                 errors.add(f"labs.{lab.analyte}.{exc.field}", exc.message)
         errors.raise_if_any()
-    existing = {r.analyte: r for r in LabResult.objects.filter(visit=recorded)}
+    _visit_labs_save(
+        recorded, labs, acting_user=acting_user, reason=reason, today=today, errors=errors
+    )
+    errors.raise_if_any()
+    return recorded
+
+
+LAB_RESULT_VALUE_FIELDS = (
+    "collected_on",
+    "value_as_entered",
+    "unit_as_entered",
+    "value",
+    "unit",
+    "category",
+    "lln",
+    "uln",
+    "limits_source",
+)
+
+
+def _site_reference_limits(
+    site: Site, analytes: Iterable[str]
+) -> dict[str, tuple[Decimal | None, Decimal | None, str]]:
+    """:func:`selectors.reference_limits` for several analytes at once (one query)."""
+    wanted = set(analytes)
+    if not wanted:
+        return {}
+    own = {r.analyte: r for r in LabReferenceRange.objects.filter(site=site, analyte__in=wanted)}
+    limits = {}
+    for analyte in wanted:
+        if analyte in own:
+            limits[analyte] = (own[analyte].lln, own[analyte].uln, "site")
+        else:
+            limits[analyte] = (
+                lab_rules.ANALYTES[analyte].lln,
+                lab_rules.ANALYTES[analyte].uln,
+                "catalogue",
+            )
+    return limits
+
+
+def _visit_labs_save(
+    visit: Visit,
+    labs: list[LabInput],
+    *,
+    acting_user: User,
+    reason: str | None,
+    today: date | None,
+    errors: _Errors,
+) -> None:
+    """The labs of a recorded visit, as :func:`lab_result_record` and :func:`lab_result_delete`
+    would save them one by one (same checks, messages, audit reasons and hooks), in a constant
+    number of queries: every lab is checked first, then the writes are done in bulk. Problems
+    are added to ``errors`` (``labs.<CODE>.<field>``); nothing is written when there is one.
+    """
+    today = _today(today)
+    if visit.status != VisitState.DONE or visit.visit_date is None:
+        raise ValidationError(
+            {"visit": f"Record the date of {visit.label} before its lab results."}
+        )
+    patient = Patient.objects.select_related("site", "trial").get(pk=visit.patient_id)
+    existing = {r.analyte: r for r in LabResult.objects.select_for_update().filter(visit=visit)}
+    entered = [lab for lab in labs if str(lab.value or "").strip()]
+    collected = visit.visit_date
+    date_errors = _Errors()
+    if entered:
+        _check_study_date(patient, "collected_on", collected, today=today, errors=date_errors)
+    converted: dict[str, Any] = {}
+    for lab in entered:
+        if lab.analyte in converted:
+            continue  # listed twice: refused below
+        try:
+            converted[lab.analyte] = lab_rules.convert(lab.analyte, lab.value, lab.unit)
+        except lab_rules.LabInputError as exc:
+            converted[lab.analyte] = exc
+    reference = _site_reference_limits(
+        patient.site,
+        {
+            lab.analyte
+            for lab in entered
+            if not isinstance(converted[lab.analyte], lab_rules.LabInputError)
+            and converted[lab.analyte].value is not None
+            and not any(str(x or "").strip() for x in (lab.lln, lab.uln))
+        },
+    )
+
+    to_delete: list[LabResult] = []
+    to_create: list[LabResult] = []
+    to_update: list[LabResult] = []
+    seen: set[str] = set()
     for lab in labs:
+        prefix = f"labs.{lab.analyte}."
+        if lab.analyte in seen:
+            errors.add(f"{prefix}analyte", f"{lab.analyte} is listed twice.")
+            continue
+        seen.add(lab.analyte)
         if not str(lab.value or "").strip():
             if lab.analyte in existing:
                 try:
-                    lab_result_delete(
-                        lab=existing[lab.analyte], acting_user=acting_user, reason=reason or ""
-                    )
+                    require_reason(reason)
                 except ValidationError as exc:
-                    errors.merge(exc, prefix=f"labs.{lab.analyte}.")
+                    errors.merge(exc, prefix=prefix)
+                else:
+                    to_delete.append(existing[lab.analyte])
+            continue
+        lab_errors = _Errors()
+        for field, messages in date_errors.messages.items():
+            for message in messages:
+                lab_errors.add(field, message)
+        result = converted[lab.analyte]
+        low = high = None
+        source = "catalogue"
+        if isinstance(result, lab_rules.LabInputError):
+            lab_errors.add(result.field, result.message)
+            result = None
+        if result is not None and result.value is not None:
+            if any(str(x or "").strip() for x in (lab.lln, lab.uln)):
+                try:
+                    low = lab_rules.convert_limit(lab.analyte, lab.lln, lab.unit)
+                    high = lab_rules.convert_limit(lab.analyte, lab.uln, lab.unit)
+                    lab_rules.check_limits(low, high)
+                    source = "result"
+                except lab_rules.LabInputError as exc:
+                    lab_errors.add(
+                        "lln" if exc.field in ("value", "lln") else exc.field, exc.message
+                    )
+            else:
+                low, high, source = reference[lab.analyte]
+        if lab_errors or result is None:
+            for field, messages in lab_errors.messages.items():
+                for message in messages:
+                    errors.add(f"{prefix}{field}", message)
+            continue
+        values = {
+            "collected_on": collected,
+            "value_as_entered": result.value_as_entered,
+            "unit_as_entered": result.unit_as_entered,
+            "value": result.value,
+            "unit": result.unit,
+            "category": result.category,
+            "lln": low,
+            "uln": high,
+            "limits_source": source,
+        }
+        current = existing.get(lab.analyte)
+        if current is None:
+            if patient.status not in DATA_ENTRY_STATUSES:
+                errors.add(
+                    f"{prefix}non_field_errors",
+                    f"{patient.label} is {patient.get_status_display()}.",
+                )
+                continue
+            to_create.append(LabResult(patient=patient, visit=visit, analyte=lab.analyte, **values))
+            continue
+        if all(getattr(current, k) == v for k, v in values.items()):
             continue
         try:
-            with transaction.atomic():
-                lab_result_record(
-                    visit=recorded,
-                    analyte=lab.analyte,
-                    value=lab.value,
-                    unit=lab.unit,
-                    lln=lab.lln,
-                    uln=lab.uln,
-                    acting_user=acting_user,
-                    reason=reason,
-                    today=today,
-                )
+            require_reason(reason)
         except ValidationError as exc:
-            errors.merge(exc, prefix=f"labs.{lab.analyte}.")
-    errors.raise_if_any()
-    return recorded
+            errors.merge(exc, prefix=prefix)
+            continue
+        for k, v in values.items():
+            setattr(current, k, v)
+        to_update.append(current)
+    if errors:
+        return
+
+    changed: list[str] = []
+    if to_delete:
+        with audited(acting_user=acting_user, reason=require_reason(reason)):
+            LabResult.objects.filter(pk__in=[r.pk for r in to_delete]).delete()
+        changed += [r.analyte for r in to_delete]
+    graded: list[int] = []
+    if to_create:
+        with audited(acting_user=acting_user, reason="lab result recorded", visit=visit.code):
+            LabResult.objects.bulk_create(to_create)
+        graded += [r.pk for r in to_create]
+        changed += [r.analyte for r in to_create]
+    if to_update:
+        now = timezone.now()
+        for row in to_update:
+            row.version += 1
+            row.updated_at = now
+        with audited(acting_user=acting_user, reason=require_reason(reason), visit=visit.code):
+            LabResult.objects.bulk_update(
+                to_update, [*LAB_RESULT_VALUE_FIELDS, "version", "updated_at"]
+            )
+        graded += [r.pk for r in to_update]
+        changed += [r.analyte for r in to_update]
+    if graded:
+        # One grading call for the visit (it takes a list); its own audit reason, inheriting
+        # who acted and the visit.
+        with audited(acting_user=acting_user, visit=visit.code):
+            safety_services.safety_grade_lab_results(
+                patient=patient, lab_result_ids=graded, acting_user=acting_user
+            )
+    _labs_changed(patient_id=patient.pk, analytes=changed)
+
+
+def _labs_changed(*, patient_id: int, analytes: Iterable[str]) -> None:
+    """:func:`_lab_results_changed` for several labs: the response is evaluated once."""
+    from response.domain.imwg_input import RESPONSE_ANALYTES
+
+    first = next((a for a in analytes if a in RESPONSE_ANALYTES), None)
+    if first is not None:
+        _lab_results_changed(patient_id=patient_id, analyte=first)
 
 
 # --- Vital status ---------------------------------------------------------------------------
