@@ -145,18 +145,24 @@ def baseline_fits(frame: Any) -> dict[str, Any]:
         (has_p | has_d)[responder],
     )
     levels = f["level"].to_numpy(dtype=object)
+
+    def median(months: Any, observed: Any) -> float | None:
+        # As ``survival.domain.km.fit_km``: an empty group (a dose level without treated
+        # patients, an endpoint without responders) is an empty fit, with no lifelines call.
+        if months.size == 0:
+            return None
+        return KaplanMeierFitter().fit(months, event_observed=observed).median_survival_time_
+
     fits: dict[str, Any] = {}
     for name, (days, event) in endpoints.items():
         groups = levels[responder] if name == "DOR" else levels
         months = days / 30.4375
-        fits[name] = KaplanMeierFitter().fit(months, event_observed=event).median_survival_time_
+        fits[name] = median(months, event)
         for level in sorted({g for g in groups if g is not None}):
             mask = groups == level
-            KaplanMeierFitter().fit(months[mask], event_observed=event[mask])
+            median(months[mask], event[mask])
     days, event = endpoints["OS"]
-    fits["follow_up"] = (
-        KaplanMeierFitter().fit(days / 30.4375, event_observed=~event).median_survival_time_
-    )
+    fits["follow_up"] = median(days / 30.4375, ~event)
     return fits
 
 

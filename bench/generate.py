@@ -24,9 +24,18 @@ there is no "who changed what" to record for rows no person entered, and the gen
 every foreign key, check constraint and CTCAE grade itself (``tests/bench`` checks them). The
 setting is ``SET LOCAL``: it ends with the transaction, and the schema is never changed.
 
-Not generated: dose administrations, eligibility answers, last contacts, RECIST data,
-escalation decisions. The IMWG engine's treatment start therefore falls back to the C1D1 visit
-date, as it does for a patient whose doses are not recorded yet.
+Dose escalation (``_dose_plan``, ``_escalation``): every enrolled patient holds the slot the
+enrolment service would have given: each trial's first patients are its 3+3 phase I part (three
+per level, six at the top level, at most six per level), and a trial with more patients
+declared the top level its MTD and RP2D (a signed RP2D decision, stage "RP2D declared", trial
+status phase II or closed to accrual) and enrols the rest in phase II at it. The investigator's
+dose-level grid therefore shows the real grid. The target patient (one of the large trial's
+phase II patients) has the same dates, visits and labs at every scale.
+
+Not generated: dose administrations, DLT windows (phase I patients show as "in the DLT
+window"), the escalation decisions before the RP2D, eligibility answers, last contacts, RECIST
+data. The IMWG engine's treatment start therefore falls back to the C1D1 visit date, as it does
+for a patient whose doses are not recorded yet.
 """
 
 from __future__ import annotations
@@ -84,6 +93,11 @@ RESPONSE_PANEL = (
 )
 ROUTINE_PANEL = ("ANC", "PLT", "HGB", "WBC", "CREAT", "CA", "LYMPH")
 TARGET_SEED = 10
+TARGET_NEXT_VISIT_DAYS = 3  # the target patient's planned visit is due in 3 days
+#: Dose escalation (3+3, as the services run it): cohorts of three at each level in turn, the
+#: top level expanded to six; a trial with more patients than that declared the top level its
+#: MTD and RP2D, and enrols the rest in phase II at it.
+COHORT = 3
 RESPONSE_MIN_LABS = 4  # M-protein, both light chains and immunofixation at every assessment
 
 PATIENT_STATUSES = ("screen_failed", "on_treatment", "off_treatment", "follow_up", "off_study")
@@ -315,6 +329,7 @@ def generate(scale: str = "large", seed: int = 7) -> dict:
             _adverse_events,
             _assessments,
             _users,
+            _escalation,
         ):
             t0 = time.monotonic()
             step(ctx)
@@ -392,7 +407,8 @@ class _Context:
     trial_ids: np.ndarray | None = None
     trial_codes: list[str] | None = None
     site_ids: np.ndarray | None = None
-    levels: dict | None = None  # trial id -> [dose level ids usable at enrolment]
+    levels: dict | None = None  # trial id -> {level number: dose level id}, levels 1, 2, …
+    escalation: list | None = None  # per trial: the escalation state enrolment reached
     agents: dict | None = None  # trial id -> [agent ids]
     patients: pd.DataFrame | None = None
     visits: pd.DataFrame | None = None
@@ -486,7 +502,7 @@ def _setup_tables(ctx: _Context) -> None:
     ctx.levels = {}
     for level in levels:
         if level.number > 0:
-            ctx.levels.setdefault(level.trial_id, []).append(level.pk)
+            ctx.levels.setdefault(level.trial_id, {})[level.number] = level.pk
     EligibilityCriterion.objects.bulk_create(
         EligibilityCriterion(trial=t, kind=kind, code=code, text=text, position=position)
         for t in trials
@@ -561,6 +577,7 @@ def _patients(ctx: _Context) -> None:
     today = np.datetime64(ctx.today, "D").astype(np.int64)
     on_treatment = (p["status"] == "on_treatment").to_numpy()
     gap = np.where(on_treatment, -rng.integers(1, 6, size=n), rng.integers(30, 400, size=n))
+    gap[0] = -TARGET_NEXT_VISIT_DAYS  # the target patient: the same dates at every scale
     start = today - last_offset - gap
     start = np.where(n_visits == 1, today - rng.integers(20, 1500, size=n), start)
     p["start"] = start
@@ -570,13 +587,9 @@ def _patients(ctx: _Context) -> None:
     trial_codes = np.array(ctx.trial_codes)
     p["trial_id"] = trial_ids[p["t"]]
     p["site_id"] = site_ids[p["s"]]
-    level_choice = rng.integers(0, 2, size=n)
-    p["dose_level_id"] = [
-        ctx.levels[tid][lc] for tid, lc in zip(p["trial_id"], level_choice, strict=True)
-    ]
-    p.loc[~enrolled, "dose_level_id"] = pd.NA
-    p["dose_level_id"] = p["dose_level_id"].astype("Int64")
+    _dose_plan(ctx, p)
     p["weight_kg"] = np.round(rng.normal(75, 12, n), 1)
+    p.loc[0, "weight_kg"] = 75.0
     ctx.patients = p
 
     # Trial sites, with counters consistent with the patients (the next enrolment continues).
@@ -681,6 +694,83 @@ def _patients(ctx: _Context) -> None:
     )
 
 
+def _dose_plan(ctx: _Context, p: pd.DataFrame) -> None:
+    """Each enrolled patient's dose level and slot, as enrolment through
+    ``dosing.services.assign_dose_level_for_enrolment`` would have given them.
+
+    In enrolment order (enrolment date, then id), a trial's first patients are its phase I
+    part: a cohort of three at each level in turn (seats 1–3), the top level expanded to six
+    (seats 1–6), the escalation step counting the signed decisions that opened each cohort.
+    A trial with more patients went on: MTD = RP2D = the top level (two more signed decisions,
+    the MTD and the RP2D), and the rest of its patients hold phase II slots at the RP2D, as
+    trial A's phase II patients do. The target patient is always one of those.
+    ``ctx.escalation`` keeps each trial's resulting ``TrialEscalation`` (``_escalation``).
+    """
+    n = len(p)
+    number = np.zeros(n, dtype=np.int64)
+    kind = np.full(n, "", dtype=object)
+    seat = np.zeros(n, dtype=np.int64)
+    step = np.zeros(n, dtype=np.int64)
+    start = p["start"].to_numpy()
+    trial_of = p["trial_id"].to_numpy()
+    enrolled = (p["status"] != "screen_failed").to_numpy()
+    ctx.escalation = []
+    for tid in ctx.trial_ids:
+        numbers = np.array(sorted(ctx.levels[int(tid)]))
+        top = len(numbers)
+        members = np.flatnonzero((trial_of == tid) & enrolled)
+        members = members[np.lexsort((members, start[members]))]
+        candidates = members[members != 0]
+        capacity = COHORT * (top + 1)
+        rp2d = len(members) > capacity
+        phase_one = candidates[:capacity]
+        cohort = np.arange(len(phase_one)) // COHORT
+        index = np.minimum(cohort, top - 1)
+        number[phase_one] = numbers[index]
+        kind[phase_one] = "escalation"
+        seat[phase_one] = np.arange(len(phase_one)) - index * COHORT + 1
+        step[phase_one] = cohort
+        last = int(cohort[-1]) if len(phase_one) else 0
+        if rp2d:
+            phase_two = np.setdiff1d(members, phase_one)
+            number[phase_two] = numbers[-1]
+            kind[phase_two] = "phase_ii"
+            step[phase_two] = top + 2  # after the signed MTD and RP2D decisions
+            ctx.escalation.append(
+                {
+                    "trial_id": int(tid),
+                    "stage": "rp2d_declared",
+                    "open_level_number": None,
+                    "cohort_target": 0,
+                    "step": top + 2,
+                    "mtd_level_number": int(numbers[-1]),
+                    "rp2d_level_number": int(numbers[-1]),
+                    "levels": [int(x) for x in numbers],
+                }
+            )
+        else:
+            ctx.escalation.append(
+                {
+                    "trial_id": int(tid),
+                    "stage": "escalating",
+                    "open_level_number": int(numbers[min(last, top - 1)]),
+                    "cohort_target": 2 * COHORT if last >= top else COHORT,
+                    "step": last,
+                    "mtd_level_number": None,
+                    "rp2d_level_number": None,
+                    "levels": [int(x) for x in numbers],
+                }
+            )
+    p["level_number"] = number
+    p["slot_kind"] = kind
+    p["seat"] = seat
+    p["slot_step"] = step
+    p["dose_level_id"] = pd.array(
+        [ctx.levels[t].get(k) if k else None for t, k in zip(trial_of, number, strict=True)],
+        dtype="Int64",
+    )
+
+
 def _treatment_offsets(t: np.ndarray) -> np.ndarray:
     """Days from C1D1 of treatment visit number ``t`` (0 = C1D1)."""
     cycle, day = _cycle_day(t)
@@ -715,7 +805,12 @@ def _visits(ctx: _Context) -> None:
     planned = np.where(screening, p["screen_day"].to_numpy()[owner], start + _treatment_offsets(t))
     last = j == n_visits[owner] - 1
     is_planned = last & (p["status"].to_numpy()[owner] == "on_treatment") & ~screening
-    jitter = np.where(screening | (j == 1), 0, rng.integers(-1, 2, size=len(owner)))
+    jitter = rng.integers(-1, 2, size=len(owner))
+    target = owner == 0
+    # Its own generator, as its labs: the target patient's visits are the same at every scale.
+    target_rng = np.random.default_rng(TARGET_SEED + 1)
+    jitter[target] = target_rng.integers(-1, 2, size=int(target.sum()))
+    jitter = np.where(screening | (j == 1), 0, jitter)
     visit_date = planned + jitter
     response = ~screening & (day == 1) & (cycle >= 2)
     window = np.where(screening, 28, np.where(day == 1, 3, 2))
@@ -726,7 +821,9 @@ def _visits(ctx: _Context) -> None:
     )
     stamp = f"{ctx.today.isoformat()} 08:00:00+00"
     n = len(owner)
-    weight = np.round(p["weight_kg"].to_numpy()[owner] + rng.normal(0, 1.5, len(owner)), 1)
+    noise = rng.normal(0, 1.5, len(owner))
+    noise[target] = target_rng.normal(0, 1.5, int(target.sum()))
+    weight = np.round(p["weight_kg"].to_numpy()[owner] + noise, 1)
     frame = pd.DataFrame(
         {
             "id": np.arange(1, n + 1),
@@ -808,36 +905,14 @@ def _labs(ctx: _Context) -> None:
     owner = done["owner"].to_numpy()[rows]
     visit_id = done["id"].to_numpy()[rows]
     collected = done["date"].to_numpy()[rows]
-    # Disease course per patient: baseline M-protein, depth of response, some relapse later.
-    n_pat = len(p)
-    m0 = rng.lognormal(np.log(2.5), 0.5, n_pat)
-    depth = rng.beta(2.0, 2.0, n_pat)  # fraction of M-protein left at the nadir
-    relapse_at = np.where(rng.random(n_pat) < 0.3, rng.integers(120, 700, n_pat), 10**6)
     days = (collected - p["start"].to_numpy()[owner]).clip(min=0)
-    fall = depth[owner] + (1 - depth[owner]) * np.exp(-days / 60.0)
-    rise = np.where(days > relapse_at[owner], 1 + (days - relapse_at[owner]) / 90.0, 1.0)
-    burden = fall * rise * rng.lognormal(0.0, 0.05, len(rows))
-    value = np.empty(len(rows))
-    normal = {
-        "ANC": (3.5, 1.4),
-        "PLT": (210, 70),
-        "HGB": (11.5, 1.6),
-        "WBC": (6.0, 2.0),
-        "LYMPH": (1.6, 0.6),
-        "CREAT": (0.95, 0.25),
-        "CA": (9.4, 0.5),
-        "BMPC": (20, 10),
-    }
-    for code, (mean, sd) in normal.items():
-        sel = analyte == code
-        value[sel] = np.abs(rng.normal(mean, sd, int(sel.sum())))
-    for code, scale_ in (("SPEP_M", 1.0), ("UPEP_M", 180.0), ("FLC_KAPPA", 120.0)):
-        sel = analyte == code
-        value[sel] = m0[owner[sel]] * scale_ * burden[sel]
-    sel = analyte == "FLC_LAMBDA"
-    value[sel] = np.abs(rng.normal(12.0, 3.0, int(sel.sum())))
+    value, category = _lab_values(analyte, owner, days, len(p), rng)
+    # The target patient's values from its own generator: the same labs at every scale.
+    mine = owner == 0
+    value[mine], category[mine] = _lab_values(
+        analyte[mine], owner[mine], days[mine], 1, np.random.default_rng(TARGET_SEED + 2)
+    )
     categorical = np.isin(analyte, ["SIFE", "UIFE"])
-    category = np.where(categorical, np.where(burden < 0.08, "negative", "positive"), "")
     value = np.round(value, 2)
     text = pd.Series(value).map("{:.2f}".format).to_numpy(dtype=object)
     text[categorical] = category[categorical]
@@ -868,6 +943,42 @@ def _labs(ctx: _Context) -> None:
     )
     _copy(ctx.cursor, _table(LabResult), frame)
     ctx.targets["patient_labs"] = int(k[target].sum())
+
+
+def _lab_values(
+    analyte: np.ndarray, owner: np.ndarray, days: np.ndarray, n_pat: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values (and immunofixation categories) of labs of patients ``0..n_pat-1`` (``owner``),
+    collected ``days`` after C1D1."""
+    # Disease course per patient: baseline M-protein, depth of response, some relapse later.
+    m0 = rng.lognormal(np.log(2.5), 0.5, n_pat)
+    depth = rng.beta(2.0, 2.0, n_pat)  # fraction of M-protein left at the nadir
+    relapse_at = np.where(rng.random(n_pat) < 0.3, rng.integers(120, 700, n_pat), 10**6)
+    fall = depth[owner] + (1 - depth[owner]) * np.exp(-days / 60.0)
+    rise = np.where(days > relapse_at[owner], 1 + (days - relapse_at[owner]) / 90.0, 1.0)
+    burden = fall * rise * rng.lognormal(0.0, 0.05, len(owner))
+    value = np.empty(len(owner))
+    normal = {
+        "ANC": (3.5, 1.4),
+        "PLT": (210, 70),
+        "HGB": (11.5, 1.6),
+        "WBC": (6.0, 2.0),
+        "LYMPH": (1.6, 0.6),
+        "CREAT": (0.95, 0.25),
+        "CA": (9.4, 0.5),
+        "BMPC": (20, 10),
+    }
+    for code, (mean, sd) in normal.items():
+        sel = analyte == code
+        value[sel] = np.abs(rng.normal(mean, sd, int(sel.sum())))
+    for code, scale_ in (("SPEP_M", 1.0), ("UPEP_M", 180.0), ("FLC_KAPPA", 120.0)):
+        sel = analyte == code
+        value[sel] = m0[owner[sel]] * scale_ * burden[sel]
+    sel = analyte == "FLC_LAMBDA"
+    value[sel] = np.abs(rng.normal(12.0, 3.0, int(sel.sum())))
+    categorical = np.isin(analyte, ["SIFE", "UIFE"])
+    category = np.where(categorical, np.where(burden < 0.08, "negative", "positive"), "")
+    return value, category
 
 
 def _adverse_events(ctx: _Context) -> None:
@@ -1098,6 +1209,122 @@ def _users(ctx: _Context) -> None:
         Membership.objects.create(user=users[role], trial_id=trial_id, role=role, all_sites=True)
     ctx.targets["users"] = {role: {"id": u.pk, "email": u.email} for role, u in users.items()}
     ctx.targets["password"] = BENCH_PASSWORD
+
+
+def _escalation(ctx: _Context) -> None:
+    """The escalation state enrolment left (``_dose_plan``): a ``TrialEscalation`` row and the
+    trial status per trial, a slot per enrolled patient, and for a trial in phase II the signed
+    RP2D decision (signed by the bench investigator), as after ``_apply`` of a signed RP2D."""
+    from django.utils import timezone
+
+    from dosing.domain.escalation import RULE_VERSION
+    from dosing.models import (
+        DecisionKind,
+        DecisionSignature,
+        DecisionStatus,
+        EscalationDecision,
+        SignatureKind,
+        SlotAssignment,
+        TrialEscalation,
+    )
+    from dosing.services import RP2D_ACTION, RP2D_RULE, RP2D_RULE_ID, _canonical_hash
+    from trials.models import Trial, TrialStatus
+    from trials.reference_trials import TRIAL_A
+
+    p = ctx.patients
+    held = np.flatnonzero((p["slot_kind"] != "").to_numpy())
+    level_ids = p["dose_level_id"].iloc[held].to_numpy(dtype=np.int64)
+    assigned = pd.Series(_dates(p["start"].to_numpy()[held] - 3)).dt.strftime("%Y-%m-%d")
+    seat = pd.Series(p["seat"].to_numpy()[held])
+    _copy(
+        ctx.cursor,
+        _table(SlotAssignment),
+        pd.DataFrame(
+            {
+                "id": np.arange(1, len(held) + 1),
+                "trial_id": p["trial_id"].to_numpy()[held],
+                "patient_id": p["id"].to_numpy()[held],
+                "dose_level_id": level_ids,
+                "level_number": p["level_number"].to_numpy()[held],
+                "kind": p["slot_kind"].to_numpy()[held],
+                "seat": pd.array(seat.where(seat > 0, None), dtype="Int64"),
+                "step": p["slot_step"].to_numpy()[held],
+                "status": "held",
+                "freed_reason": "",
+                "assigned_at": assigned + " 08:00:00+00",
+                "assigned_by_id": None,
+                "freed_at": None,
+            }
+        ),
+    )
+    investigator_id = ctx.targets["users"]["investigator"]["id"]
+    drawn = dict(Trial.objects.values_list("pk", "status"))
+    now = timezone.now()
+    rule_set = TRIAL_A["design"]["escalation"]["rule_set"]
+    decisions = []
+    rows = []
+    for esc in ctx.escalation:
+        tid = esc["trial_id"]
+        if esc["stage"] == "rp2d_declared":
+            status = (
+                TrialStatus.CLOSED_TO_ACCRUAL
+                if drawn[tid] == TrialStatus.CLOSED_TO_ACCRUAL
+                else TrialStatus.PHASE_II
+            )
+            level = esc["rp2d_level_number"]
+            snap = {"mtd_level": level, "levels": esc["levels"], "level_counts": []}
+            decisions.append(
+                EscalationDecision(
+                    trial_id=tid,
+                    number=esc["step"],  # the decisions before it are not generated
+                    kind=DecisionKind.RP2D,
+                    step=esc["step"] - 1,
+                    input_snapshot=snap,
+                    input_hash=_canonical_hash(snap),
+                    rule_set=rule_set,
+                    rule_id=RP2D_RULE_ID,
+                    rule_text=RP2D_RULE,
+                    rule_version=RULE_VERSION,
+                    output={
+                        "action": RP2D_ACTION,
+                        "mtd_level": level,
+                        "recommended_level": level,
+                        "explanation": f"MTD = level {level}; the proposed RP2D is the MTD.",
+                    },
+                    action=RP2D_ACTION,
+                    current_level_number=level,
+                    recommended_level_number=level,
+                    status=DecisionStatus.SIGNED,
+                    decided_at=now,
+                    decided_by_id=investigator_id,
+                )
+            )
+        else:
+            status = TrialStatus.PHASE_I
+        Trial.objects.filter(pk=tid).update(status=status)
+        rows.append(
+            TrialEscalation(
+                trial_id=tid,
+                **{k: v for k, v in esc.items() if k not in ("trial_id", "levels")},
+            )
+        )
+    decisions = EscalationDecision.objects.bulk_create(decisions)
+    DecisionSignature.objects.bulk_create(
+        DecisionSignature(
+            decision=d,
+            signer_id=investigator_id,
+            signed_at=now,
+            meaning="I approve the recommended phase II dose (generated benchmark data).",
+            kind=SignatureKind.APPROVAL,
+            snapshot_hash=d.input_hash,
+        )
+        for d in decisions
+    )
+    TrialEscalation.objects.bulk_create(rows)
+    ctx.targets["escalation"] = {
+        "phase_ii_trials": len(decisions),
+        "slots": len(held),
+    }
 
 
 def _bulk_tables() -> list[str]:

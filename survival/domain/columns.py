@@ -42,16 +42,46 @@ ASSESSMENT_COLUMNS = ("patient_id", "adt", "response", "adequate", "srcdom", "sr
 # --- Typed frames -------------------------------------------------------------------------------
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_NAT_DAYS = np.iinfo(np.int64).min  # NaT, as a datetime64 integer
+
+
+class _NotACalendarDate(Exception):
+    pass
+
+
+def _epoch_day(value: object, _date: type = dt.date) -> int:
+    if value is None:
+        return _NAT_DAYS
+    kind = type(value)
+    if kind is _date:
+        return value.toordinal() - _EPOCH_ORDINAL  # type: ignore[attr-defined]
+    if kind is float and value != value:
+        return _NAT_DAYS
+    raise _NotACalendarDate
+
+
+def calendar_dates(items: Sequence[object]) -> np.ndarray | None:
+    """A list of calendar dates / None / NaN as ``datetime64[ns]``; ``None`` when an item is
+    anything else. Days since 1970 are computed in one pass (several times faster than
+    numpy's parsing of ``datetime.date`` objects, the same values)."""
+    try:
+        days = np.fromiter(map(_epoch_day, items), dtype=np.int64, count=len(items))
+    except _NotACalendarDate:
+        return None
+    return days.view("datetime64[D]").astype("datetime64[ns]")
+
+
 def dates(values: object) -> np.ndarray:
     """Anything date-like (array, Series, list of dates/None/NaN) as ``datetime64[ns]``."""
     array = np.asarray(values)
     if np.issubdtype(array.dtype, np.datetime64):
         return array.astype("datetime64[ns]")
     items = array.tolist() if array.ndim else [array.item()]
-    if all(v is None or type(v) is dt.date or (isinstance(v, float) and v != v) for v in items):
-        # Calendar dates (the usual case, straight from the database): numpy converts them.
-        cleaned = [None if isinstance(v, float) else v for v in items]
-        return np.array(cleaned, dtype="datetime64[D]").astype("datetime64[ns]")
+    # Calendar dates (the usual case, straight from the database).
+    converted = calendar_dates(items)
+    if converted is not None:
+        return converted
     series = pd.Series(items, dtype=object)
     return pd.to_datetime(series).dt.normalize().to_numpy(dtype="datetime64[ns]")
 

@@ -8,6 +8,7 @@ from django.apps import apps
 from django.db import connection
 
 from bench.generate import (
+    COHORT,
     SCALES,
     BenchDatabaseError,
     _clinical_models,
@@ -16,9 +17,19 @@ from bench.generate import (
 )
 from bench.imwg import measure_imwg
 from bench.queries import PAGES, count_queries
+from dosing.models import (
+    MAX_SEATS,
+    DecisionKind,
+    DecisionStatus,
+    EscalationDecision,
+    EscalationStage,
+    SlotAssignment,
+    SlotKind,
+)
+from dosing.selectors import escalation_input, escalation_of
 from tests.conftest import client_for
 from tests.factories import PatientFactory, enrolled_patient
-from trials.models import LabResult, Patient, Site, Trial, TrialSite, User, Visit
+from trials.models import LabResult, Patient, Site, Trial, TrialSite, TrialStatus, User, Visit
 
 pytestmark = pytest.mark.django_db
 
@@ -114,9 +125,12 @@ def test_a_new_enrolment_gets_the_next_study_id(tiny):
     coordinator = User.objects.get(pk=t["users"]["coordinator"]["id"])
     expected = f"{trial.code}-{ts.number}-{ts.next_study_number:03d}"
 
-    patient = enrolled_patient(trial, site, coordinator)
+    # Phase II after the signed RP2D: enrolment gives the RP2D, with a phase II slot.
+    patient = enrolled_patient(trial, site, coordinator, dose_level=None)
 
     assert patient.study_id == expected
+    assert patient.dose_level.number == escalation_of(trial).rp2d_level_number
+    assert patient.dose_slot.kind == SlotKind.PHASE_II
     assert patient.screening_number == f"{ts.next_screening_number:03d}"
     assert Visit.objects.filter(patient=patient, code="C1D1").exists()  # new ids are free
 
@@ -172,3 +186,91 @@ def test_generating_again_replaces_the_bench_data(tiny):
     assert again["targets"] == tiny["targets"]
     assert LabResult.objects.order_by("pk").first().pk == 1
     assert apps.get_model("trials", "PatientEvent").objects.count() == 0  # no audit of the load
+
+
+def test_every_enrolled_patient_holds_the_slot_enrolment_would_have_given(tiny):
+    enrolled = Patient.objects.filter(study_id__isnull=False)
+    slots = SlotAssignment.objects.all()
+
+    assert slots.count() == enrolled.count()
+    assert not Patient.objects.filter(study_id__isnull=True, dose_level__isnull=False).exists()
+    for slot in slots.select_related("patient"):
+        assert slot.dose_level_id == slot.patient.dose_level_id
+        assert slot.trial_id == slot.patient.trial_id
+    for trial in Trial.objects.all():
+        phase_one = slots.filter(trial=trial, kind=SlotKind.ESCALATION)
+        for level in {s.level_number for s in phase_one}:
+            at_level = phase_one.filter(level_number=level)
+            assert at_level.count() <= MAX_SEATS
+            assert sorted(at_level.values_list("seat", flat=True)) == list(
+                range(1, at_level.count() + 1)
+            )
+
+
+def test_the_large_trial_escalated_then_enrols_phase_ii_at_the_signed_rp2d(tiny):
+    trial = Trial.objects.get(code=tiny["targets"]["large_trial_code"])
+    esc = escalation_of(trial)
+    data = escalation_input(trial)  # raises on a configuration error
+
+    assert trial.status == TrialStatus.PHASE_II
+    assert esc.stage == EscalationStage.RP2D_DECLARED
+    assert esc.open_level_number is None
+    rp2d = EscalationDecision.objects.get(trial=trial, kind=DecisionKind.RP2D)
+    assert rp2d.status == DecisionStatus.SIGNED
+    assert rp2d.recommended_level_number == esc.rp2d_level_number
+    assert rp2d.signatures.count() == 1
+    # Phase I: three patients per level, six at the top (the MTD = the RP2D).
+    counts = {level.number: data.occupied(level.number) for level in data.levels}
+    assert counts == {-1: 0, 1: COHORT, 2: 2 * COHORT}
+    assert data.state.current_level == esc.rp2d_level_number
+    phase_two = SlotAssignment.objects.filter(trial=trial, kind=SlotKind.PHASE_II)
+    assert phase_two.count() == (
+        Patient.objects.filter(trial=trial, study_id__isnull=False).count() - 3 * COHORT
+    )
+    assert set(phase_two.values_list("level_number", flat=True)) == {esc.rp2d_level_number}
+    assert phase_two.filter(patient_id=tiny["targets"]["patient_id"]).exists()
+    assert not phase_two.filter(seat__isnull=False).exists()
+    assert set(phase_two.values_list("step", flat=True)) == {esc.step}
+
+
+def test_every_trial_escalation_reads_without_a_configuration_error(tiny):
+    for trial in Trial.objects.all():
+        esc = escalation_of(trial)
+        data = escalation_input(trial)
+        assert esc is not None
+        if esc.stage == EscalationStage.ESCALATING:
+            assert trial.status == TrialStatus.PHASE_I
+            assert data.occupied(esc.open_level_number) <= esc.cohort_target
+            assert not trial.dose_slots.filter(kind=SlotKind.PHASE_II).exists()
+
+
+def test_the_dose_grid_page_shows_the_real_grid(tiny):
+    t = tiny["targets"]
+    investigator = User.objects.get(pk=t["users"]["investigator"]["id"])
+
+    page = client_for(investigator).get(f"/dosing/{t['large_trial_code']}/")
+
+    assert page.status_code == 200
+    assert page.context["config_error"] is None
+    assert "cannot be evaluated" not in page.content.decode()
+    assert [row.level.number for row in page.context["grid"]] == [2, 1, -1]
+    assert page.context["phase_ii_count"] > 0
+
+
+def test_the_target_patient_is_the_same_at_every_scale(db):
+    def target(seed: int) -> list[tuple]:
+        generate(scale="tiny", seed=seed)
+        visits = list(
+            Visit.objects.filter(patient_id=1)
+            .order_by("pk")
+            .values_list("pk", "code", "visit_date", "status", "weight_kg")
+        )
+        labs = list(
+            LabResult.objects.filter(patient_id=1)
+            .order_by("pk")
+            .values_list("pk", "visit_id", "analyte", "collected_on", "value", "category")
+        )
+        return [*visits, *labs]
+
+    # Another seed draws everything else differently, as another scale does.
+    assert target(3) == target(4)
