@@ -112,13 +112,38 @@ class DltStateLike(Protocol):
     confirmed_dlt_ae_ids: tuple[int, ...]
 
 
-def dlt_states(trial: Trial) -> Mapping[int, DltStateLike]:
-    """Every patient's DLT state, keyed by patient id: the one place dosing reads them."""
+def dlt_states(
+    trial: Trial, *, patient_ids: Iterable[int] | None = None, window_days: int | None = None
+) -> Mapping[int, DltStateLike]:
+    """Every patient's DLT state (or only those of ``patient_ids``), keyed by patient id: the
+    one place dosing reads them."""
     # Imported here: the safety app imports dosing's models, so a module-level import would
     # tie the two apps' import order together.
     from safety.selectors import dlt_states_for_trial
 
-    return dlt_states_for_trial(trial)
+    return dlt_states_for_trial(trial, patient_ids=patient_ids, window_days=window_days)
+
+
+def phase_one_patients(trial: Trial) -> QuerySet[Patient]:
+    """The trial's patients the escalation counts: a dose level and no phase II slot."""
+    return (
+        Patient.objects.filter(trial=trial, dose_level__isnull=False)
+        .exclude(dose_slot__kind=SlotKind.PHASE_II)
+        .order_by()
+    )
+
+
+def phase_ii_counts(trial: Trial) -> dict[int, int]:
+    """Patients with a dose level holding a phase II slot, per level number (counted in SQL:
+    a phase II trial has thousands of them and the escalation needs none of their rows)."""
+    return dict(
+        SlotAssignment.objects.filter(
+            trial=trial, kind=SlotKind.PHASE_II, patient__dose_level__isnull=False
+        )
+        .values_list("level_number")
+        .annotate(n=Count("pk"))
+        .order_by("level_number")
+    )
 
 
 # --- The engine's input ------------------------------------------------------------------------
@@ -214,10 +239,15 @@ class EscalationInput:
     settings: EscalationSettings
     state: EscalationState
     patients: tuple[EscalationPatient, ...]
-    phase_ii_patients: tuple[EscalationPatient, ...]
+    #: Phase II patients per level number (counted, not read: the engine does not use them).
+    phase_ii_counts: Mapping[int, int]
     levels: tuple[DoseLevel, ...]
     window_days: int
     by_ref: Mapping[str, EscalationPatient] = field(default_factory=dict)
+
+    @property
+    def phase_ii_count(self) -> int:
+        return sum(self.phase_ii_counts.values())
 
     def occupied(self, level_number: int) -> int:
         """Patients holding a slot at the level (everyone but the not-evaluable)."""
@@ -237,24 +267,29 @@ def escalation_input(trial: Trial, *, design: EscalationDesign | None = None) ->
 
     Phase I patients are the patients with a dose level who do not hold a phase II slot; each
     counts at the level of its DLT window (the first dose), in enrolment order, so the current
-    level is the level of the most recently enrolled patient.
+    level is the level of the most recently enrolled patient. Only phase I patients are read
+    row by row; phase II patients (thousands once a trial is in phase II) are only counted, so
+    the work grows with the levels and the phase I cohorts, not with the trial's size.
     """
     levels = tuple(dose_levels(trial, include_retired=True))
     current = tuple(lv for lv in levels if lv.retired_in_id is None)
-    settings = escalation_settings(trial, levels=current, design=design)
-    window_days = trial_selectors.trial_design(trial).dlt_window_days
+    trial_design = trial_selectors.trial_design(trial)
+    settings = escalation_settings(
+        trial, levels=current, design=design if design is not None else trial_design.escalation
+    )
+    window_days = trial_design.dlt_window_days
     number_of = {lv.pk: lv.number for lv in levels}
-    states = dlt_states(trial)
-    # The same patients as ``states`` (the trial's patients with a dose level), selected by
-    # trial rather than by a list of every id: in a large trial the IN list alone cost more
-    # than the rest of the query (docs/benchmarks.md).
+    # One pass over the trial's patients in SQL; only the phase I rows come back, and the
+    # reads that follow look them up by id.
     rows = {
         r["pk"]: r
-        for r in Patient.objects.filter(trial=trial, dose_level__isnull=False).values(
-            "pk", "study_id", "site_id", "enrolment_date"
-        )
+        for r in phase_one_patients(trial).values("pk", "study_id", "site_id", "enrolment_date")
     }
-    slots = {s.patient_id: s for s in SlotAssignment.objects.filter(trial=trial)}
+    states = dlt_states(trial, patient_ids=rows, window_days=window_days)
+    # Phase I patients hold escalation slots (or none, when enrolled before slots existed).
+    slots = {
+        s.patient_id: s for s in SlotAssignment.objects.filter(trial=trial, patient_id__in=rows)
+    }
     patients: list[tuple[tuple, EscalationPatient]] = []
     for patient_id, st in states.items():
         row = rows.get(patient_id)
@@ -285,19 +320,14 @@ def escalation_input(trial: Trial, *, design: EscalationDesign | None = None) ->
         )
         patients.append((order, patient))
     patients.sort(key=lambda item: item[0])
-    phase_one = tuple(
-        p for _, p in patients if p.slot is None or p.slot.kind == SlotKind.ESCALATION
-    )
-    phase_two = tuple(
-        p for _, p in patients if p.slot is not None and p.slot.kind == SlotKind.PHASE_II
-    )
+    phase_one_rows = tuple(p for _, p in patients)
     by_level: dict[int, list[PatientDLTState]] = {}
-    for p in phase_one:
+    for p in phase_one_rows:
         by_level.setdefault(p.level_number, []).append(
             PatientDLTState(status=DLTStatus(p.status), patient_ref=p.ref)
         )
     state = EscalationState(
-        current_level=phase_one[-1].level_number if phase_one else None,
+        current_level=phase_one_rows[-1].level_number if phase_one_rows else None,
         levels=tuple(
             LevelPatients(level=level, patients=tuple(ps)) for level, ps in by_level.items()
         ),
@@ -306,11 +336,11 @@ def escalation_input(trial: Trial, *, design: EscalationDesign | None = None) ->
         trial=trial,
         settings=settings,
         state=state,
-        patients=phase_one,
-        phase_ii_patients=phase_two,
+        patients=phase_one_rows,
+        phase_ii_counts=phase_ii_counts(trial),
         levels=current,
         window_days=window_days,
-        by_ref={p.ref: p for p in phase_one},
+        by_ref={p.ref: p for p in phase_one_rows},
     )
 
 

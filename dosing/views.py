@@ -100,19 +100,23 @@ def escalation(request, code: str):
     """The dose-level grid (levels × patients), the current recommendation with the rule row
     that produced it, and the decisions awaiting a signature."""
     trial = _reader_trial(request, code)
-    if selectors.escalation_design(trial) is None:
+    design = selectors.escalation_design(trial)
+    if design is None:
         raise Http404(f"{trial.code} has no dose escalation.")
     esc = selectors.escalation_of(trial)
     context: dict = {"trial": trial, "esc": esc, "config_error": None}
     try:
-        data = selectors.escalation_input(trial)
+        data = selectors.escalation_input(trial, design=design)
         live = recommend(data.settings, data.state)
     except (EscalationNotConfigured, EscalationInputError) as exc:
         context["config_error"] = str(exc)
         return render(request, "dosing/escalation.html", context)
     current = esc.current_decision if esc else None
-    visible = trial_selectors.patients_for_user(request.user, trial=trial).values_list(
-        "pk", flat=True
+    # Only the grid's (phase I) patients: not every patient id of a large phase II trial.
+    visible = (
+        trial_selectors.patients_for_user(request.user, trial=trial)
+        .filter(pk__in=[p.patient_id for p in data.patients])
+        .values_list("pk", flat=True)
     )
     can_sign = selectors.can_sign_decisions(request.user, trial)
     awaiting = list(selectors.awaiting_signature(trial))
@@ -124,7 +128,7 @@ def escalation(request, code: str):
             escalation=esc,
             level_counts=[c.to_dict() for c in live.level_counts],
         ),
-        phase_ii_count=len(data.phase_ii_patients),
+        phase_ii_count=data.phase_ii_count,
         window_days=data.window_days,
         live=live,
         current=current,

@@ -296,25 +296,46 @@ _ESCALATION_STATUS = {
 }
 
 
-def dlt_states_for_trial(trial: Trial, *, today: date | None = None) -> dict[int, DltPatientState]:
-    """Every patient of ``trial`` with a dose level, keyed by patient id (4 queries).
+def dlt_states_for_trial(
+    trial: Trial,
+    *,
+    today: date | None = None,
+    patient_ids: Iterable[int] | None = None,
+    window_days: int | None = None,
+) -> dict[int, DltPatientState]:
+    """Every patient of ``trial`` with a dose level, keyed by patient id (at most 4 queries).
 
     The status is the window's stored status (written by the safety services and the daily
     sweep); day counts are as of ``today``. A patient assigned a level but not yet dosed is
     "PENDING" at the level assigned; a dosed patient is counted at the level of the first dose.
+
+    ``patient_ids`` narrows the states to those of the trial's patients, so a caller that
+    needs a few of them (the dose escalation reads the phase I patients only) does not pay for
+    every patient of a large trial; ``window_days`` spares the design read when the caller
+    already has the design's DLT window length.
     """
     from django.utils import timezone
 
     today = today or timezone.localdate()
-    length = trial_selectors.trial_design(trial).dlt_window_days
-    patients = list(
-        Patient.objects.filter(trial=trial, dose_level__isnull=False).values_list(
-            "pk", "dose_level_id"
-        )
+    length = (
+        window_days
+        if window_days is not None
+        else trial_selectors.trial_design(trial).dlt_window_days
     )
+    scope = Patient.objects.filter(trial=trial, dose_level__isnull=False)
+    window_qs = DltWindow.objects.filter(patient__trial=trial)
+    confirmed_qs = PotentialDlt.objects.filter(
+        adverse_event__patient__trial=trial, status=PotentialDltStatus.CONFIRMED
+    )
+    if patient_ids is not None:
+        ids = list(patient_ids)
+        scope = scope.filter(pk__in=ids)
+        window_qs = window_qs.filter(patient_id__in=ids)
+        confirmed_qs = confirmed_qs.filter(adverse_event__patient_id__in=ids)
+    rows = list(scope.values_list("pk", "dose_level_id"))
     windows = {
         w.patient_id: w
-        for w in DltWindow.objects.filter(patient__trial=trial).only(
+        for w in window_qs.only(
             "patient_id",
             "dose_level_id",
             "status",
@@ -325,17 +346,13 @@ def dlt_states_for_trial(trial: Trial, *, today: date | None = None) -> dict[int
         )
     }
     confirmed: dict[int, list[int]] = defaultdict(list)
-    for patient_id, ae_id in (
-        PotentialDlt.objects.filter(
-            adverse_event__patient__trial=trial, status=PotentialDltStatus.CONFIRMED
-        )
-        .order_by("adverse_event_id")
-        .values_list("adverse_event__patient_id", "adverse_event_id")
+    for patient_id, ae_id in confirmed_qs.order_by("adverse_event_id").values_list(
+        "adverse_event__patient_id", "adverse_event_id"
     ):
         confirmed[patient_id].append(ae_id)
 
     states: dict[int, DltPatientState] = {}
-    for patient_id, dose_level_id in patients:
+    for patient_id, dose_level_id in rows:
         window = windows.get(patient_id)
         if window is None:
             states[patient_id] = DltPatientState(

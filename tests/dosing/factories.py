@@ -88,3 +88,22 @@ def sign(decision: EscalationDecision, user: User) -> DecisionSignature:
     return services.escalation_decision_sign(
         decision=decision, signer=user, meaning=MEANING, acting_user=user
     )
+
+
+def reach_rp2d(t) -> list[Patient]:
+    """Trial A's published path through the services, each step signed: DL1 1/6, DL2 1/6,
+    MTD = RP2D = DL2 (the trial is then in phase II). The 12 phase I patients."""
+    from dosing.selectors import pending_rp2d
+
+    patients = []
+    for statuses in (
+        ["DLT", "NO_DLT", "NO_DLT"],
+        ["NO_DLT", "NO_DLT", "NO_DLT"],
+        ["NO_DLT", "DLT", "NO_DLT"],
+        ["NO_DLT", "NO_DLT", "NO_DLT"],
+    ):
+        patients += cohort(t, statuses)
+        sign(evaluate(t.trial), t.investigator)
+    sign(pending_rp2d(t.trial), t.investigator)
+    t.trial.refresh_from_db()
+    return patients

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from dosing.models import DecisionStatus, OcSimulationJob, TrialEscalation
 from tests.conftest import client_for
-from tests.dosing.factories import cohort, evaluate, set_dlt_state
+from tests.dosing.factories import cohort, enrol, evaluate, reach_rp2d, set_dlt_state
 from tests.factories import (
     MembershipFactory,
     TrialFactory,
@@ -147,6 +147,35 @@ def test_the_grid_query_count_does_not_grow_with_patients(
         response = client.get(url)
 
     assert response.status_code == 200
+
+
+def test_the_grid_query_count_does_not_grow_with_phase_ii_patients(
+    ipd, django_assert_num_queries, django_assert_max_num_queries
+):
+    """Phase II patients at the RP2D are counted, not read: 5 or 50 of them, same queries, and
+    the grid still shows the 12 phase I patients only."""
+    phase_one = reach_rp2d(ipd)
+    client = client_for(ipd.investigator)
+    url = reverse("dosing_escalation", args=["IPD"])
+    phase_two = [enrol(ipd, site=ipd.site_b if i % 2 else ipd.site_a) for i in range(5)]
+    set_dlt_state(phase_two[0], "NO_DLT")
+    client.get(url)
+    with django_assert_max_num_queries(60) as few:
+        client.get(url)
+    queries_with_5 = len(few.captured_queries)
+    phase_two += [enrol(ipd, site=ipd.site_b if i % 2 else ipd.site_a) for i in range(45)]
+    for patient in phase_two[1:20]:
+        set_dlt_state(patient, "NO_DLT")
+    client.get(url)
+
+    with django_assert_num_queries(queries_with_5):
+        response = client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["phase_ii_count"] == 50
+    assert "50 phase II patients at the RP2D" in response.content.decode()
+    shown = {gp.patient.patient_id for row in response.context["grid"] for gp in row.patients}
+    assert shown == {p.pk for p in phase_one}
 
 
 def test_the_decision_list_query_count_does_not_grow_with_decisions(
