@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,8 +223,10 @@ def response_source(
         }
     )
     keys = pd.MultiIndex.from_arrays([pids, adt])
-    investigator = _by_patient_and_date(data.investigator_calls, keys)
-    visits = _by_patient_and_date(data.visits, keys)
+    raw_days = points["assessment_date"].tolist()
+    raw_pids = pids.tolist()
+    investigator = _by_patient_and_date(data.investigator_calls, raw_pids, raw_days)
+    visits = _by_patient_and_date(data.visits, raw_pids, raw_days)
     records = pd.DataFrame(
         {
             "patient_id": pids,
@@ -286,16 +288,22 @@ def _dates(values: pd.Series) -> np.ndarray:
     return np.array(items, dtype="datetime64[D]").astype("datetime64[ns]")
 
 
-def _by_patient_and_date(rows: list[tuple[int, dt.date, str]], keys: pd.MultiIndex) -> np.ndarray:
-    """The value of (patient id, date, value) ``rows`` at each of ``keys`` (None where absent)."""
-    if not rows or not len(keys):
-        return np.full(len(keys), None, dtype=object)
-    frame = pd.DataFrame.from_records(rows, columns=["patient_id", "day", "value"])
-    index = pd.MultiIndex.from_arrays([frame["patient_id"].to_numpy(), _dates(frame["day"])])
-    found = pd.Series(frame["value"].to_numpy(dtype=object), index=index)
-    found = found[~found.index.duplicated()]
-    values = found.reindex(keys).to_numpy(dtype=object)
-    return np.where(pd.isna(values), None, values).astype(object)
+def _by_patient_and_date(
+    rows: list[tuple[int, dt.date, str]], pids: Sequence[int], days: Sequence[object]
+) -> np.ndarray:
+    """The value of (patient id, date, value) ``rows`` at each (``pids``, ``days``) key (None
+    where absent; the first row of a repeated key wins). A dictionary lookup on the rows' own
+    values: no date conversion of the (possibly many) rows."""
+    n = len(pids)
+    if not rows or not n:
+        return np.full(n, None, dtype=object)
+    found: dict[tuple[int, object], object] = {}
+    for pid, day, value in reversed(rows):
+        found[pid, day] = value
+    get = found.get
+    values = np.empty(n, dtype=object)
+    values[:] = [get(key) for key in zip(pids, days, strict=True)]
+    return values
 
 
 def adverse_event_source(
