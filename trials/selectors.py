@@ -369,10 +369,14 @@ def trial_design(trial: Trial, *, on: date | None = None) -> TrialDesign:
     Without ``on``: the latest approved protocol version. With ``on``: the version in effect on
     that date. A trial without any protocol version yet gets the documented defaults.
     """
-    version = current_protocol_version(trial, on=on)
-    if version is None:
+    qs = ProtocolVersion.objects.filter(trial=trial)
+    if on is not None:
+        qs = qs.filter(effective_date__lte=on)
+    # The version of current_protocol_version, but only its design: no model row to build.
+    design = qs.order_by("-number").values_list("design", flat=True).first()
+    if design is None:
         return TrialDesign()
-    return TrialDesign.from_dict(version.design)
+    return TrialDesign.from_dict(design)
 
 
 def trial_agents(trial: Trial) -> list[TrialAgent]:
@@ -436,8 +440,11 @@ def first_consent_date(patient: Patient) -> date | None:
     )
 
 
-def status_history(patient: Patient) -> QuerySet[PatientStatusChange]:
-    return PatientStatusChange.objects.filter(patient=patient).select_related("created_by")
+def status_history(patient: Patient, *, with_authors: bool = True) -> QuerySet[PatientStatusChange]:
+    """The status steps; ``with_authors=False`` skips the join on the users (the patient page
+    does not show who recorded a step)."""
+    qs = PatientStatusChange.objects.filter(patient=patient)
+    return qs.select_related("created_by") if with_authors else qs
 
 
 def last_contact(patient: Patient) -> LastContact | None:
@@ -470,6 +477,54 @@ def patient_visits(patient: Patient) -> list[Visit]:
     for visit in visits:
         visit.patient = patient
     return list(visits)
+
+
+@dataclass(frozen=True, slots=True)
+class LabValue:
+    """A lab result as the patient page shows it (``LabResult.display_value``)."""
+
+    analyte: str
+    display_value: str
+
+
+def _lab_display_value(value: Decimal | None, unit: str, category: str) -> str:
+    """``LabResult.display_value`` from the column values."""
+    if category:
+        return category
+    return f"{value.normalize():f} {unit}" if value is not None else ""
+
+
+def patient_page_visits(patient: Patient) -> list[Visit]:
+    """:func:`patient_visits` for the patient page (3 queries): the labs of each visit are
+    ``visit.lab_values`` (:class:`LabValue`, by analyte), read as plain values rather than
+    full ``LabResult`` rows (a patient has hundreds of labs); ``visit.lab_results`` is not
+    prefetched.
+    """
+    visits = list(
+        Visit.objects.filter(patient=patient)
+        .prefetch_related(
+            Prefetch(
+                "doses",
+                queryset=DoseAdministration.objects.select_related("agent").order_by(
+                    "agent__position", "agent__code"
+                ),
+            )
+        )
+        .order_by(Coalesce("visit_date", "planned_date").asc(nulls_last=True), "id")
+    )
+    by_visit: dict[int, list[LabValue]] = {}
+    for visit in visits:
+        visit.patient = patient
+        visit.lab_values = by_visit[visit.pk] = []
+    if visits:
+        rows = (
+            LabResult.objects.filter(visit_id__in=list(by_visit))
+            .order_by("analyte")
+            .values_list("visit_id", "analyte", "value", "unit", "category")
+        )
+        for visit_id, analyte, value, unit, category in rows:
+            by_visit[visit_id].append(LabValue(analyte, _lab_display_value(value, unit, category)))
+    return visits
 
 
 def first_dose_dates(patient_ids: Iterable[int]) -> dict[int, date]:
@@ -594,6 +649,12 @@ def visit_timeline(visits: list[Visit], *, today: date) -> list[TimelineVisit]:
     ]
 
 
+def _visit_labs(visit: Visit) -> Iterable:
+    """The labs of a visit of :func:`patient_page_visits` or :func:`patient_visits`."""
+    values = getattr(visit, "lab_values", None)
+    return values if values is not None else visit.lab_results.all()
+
+
 def patient_missing_items(
     patient: Patient,
     *,
@@ -618,7 +679,7 @@ def patient_missing_items(
                 window_start=v.window_start,
                 window_end=v.window_end,
                 response_assessment=v.response_assessment,
-                labs=frozenset(r.analyte for r in v.lab_results.all()),
+                labs=frozenset(r.analyte for r in _visit_labs(v)),
                 doses_recorded=frozenset(d.agent.code for d in v.doses.all()),
                 doses_expected=expected,
             )

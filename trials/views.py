@@ -216,6 +216,7 @@ def patient_list(request):
         statuses=[status] if status in PatientStatus.__members__.values() else None,
     )
     page = Paginator(worklist, PAGE_SIZE).get_page(request.GET.get("page"))
+    patients = list(page.object_list)
     screen_trials = (
         [t for t in trials if selectors.writable_sites(request.user, trial=t).exists()]
         if len(trials) <= 5
@@ -225,7 +226,8 @@ def patient_list(request):
         request,
         "trials/patient_list.html",
         {
-            "patients": list(page.object_list),
+            "patients": patients,
+            "patient_rows": _worklist_rows(patients, today=today),
             "page": page,
             "trial": trial,
             "site": site,
@@ -239,6 +241,63 @@ def patient_list(request):
     )
 
 
+#: One row of the worklist table (see ``_worklist_rows``).
+WORKLIST_ROW = """
+    <tr{overdue_class}>
+      <td><a href="{url}">{label}</a></td>
+      <td>{trial}</td>
+      <td>{site}</td>
+      <td>{status}</td>
+      <td>{dose_level}</td>
+      <td>{overdue}</td>
+      <td>{next_visit}</td>
+      <td>{name}</td>
+    </tr>
+  """
+
+
+def _worklist_rows(patients, *, today) -> list[str]:
+    """The rows of the worklist table, formatted in one pass (as ``_timeline_rows``): the HTML
+    the template's per-cell tags made, every value escaped as ``{{ }}`` does.
+    """
+    rows = []
+    for p in patients:
+        overdue = p.overdue_count
+        if p.next_visit_code:
+            next_visit = f"{escape(str(p.next_visit_code))} · {_ymd(p.next_visit_date)}"
+            if p.next_visit_date is not None and p.next_visit_date <= today:
+                next_visit += ' <span class="badge badge-due">Due</span>'
+        else:
+            next_visit = '<span class="muted">none planned</span>'
+        dose_label = p.dose_level.display_label if p.dose_level is not None else ""
+        rows.append(
+            mark_safe(  # noqa: S308 - every value above is escaped
+                WORKLIST_ROW.format(
+                    overdue_class=' class="row-overdue"' if overdue else "",
+                    url=reverse("patient_detail", args=[p.pk]),
+                    label=escape(str(p.label)),
+                    trial=escape(str(p.trial.code)),
+                    site=escape(str(p.site.code)),
+                    status=escape(str(p.get_status_display())),
+                    dose_level=escape(str(dose_label)) if dose_label else "—",
+                    overdue=(
+                        f'<span class="badge badge-overdue">{escape(localize(overdue))} overdue'
+                        "</span>"
+                        if overdue
+                        else '<span class="muted">—</span>'
+                    ),
+                    next_visit=next_visit,
+                    name=(
+                        f"{escape(str(p.given_name))} {escape(str(p.family_name))}"
+                        if p.can_see_identifiers
+                        else '<span class="muted">hidden</span>'
+                    ),
+                )
+            )
+        )
+    return rows
+
+
 # --- The patient page ---------------------------------------------------------------------
 
 
@@ -249,7 +308,7 @@ def patient_detail(request, pk: int):
     can_edit = selectors.can_write_clinical(request.user, patient)
     design = selectors.trial_design(patient.trial)
     agents = selectors.trial_agents(patient.trial)
-    visits = selectors.patient_visits(patient)
+    visits = selectors.patient_page_visits(patient)
     consents = list(selectors.consents(patient))
     rows, eligibility = selectors.patient_eligibility(patient)
     missing = selectors.patient_missing_items(
@@ -281,7 +340,7 @@ def patient_detail(request, pk: int):
         "consents": consents,
         "eligibility": eligibility,
         "eligibility_rows": rows,
-        "status_changes": list(selectors.status_history(patient)),
+        "status_changes": list(selectors.status_history(patient, with_authors=False)),
         "last_contact": selectors.last_contact(patient),
         "first_dose": first_dose,
         "targets": patient_targets(patient.status),
@@ -337,7 +396,7 @@ def _timeline_rows(timeline_visits, *, can_edit: bool) -> list[str]:
             doses.append(f'<span class="dose dose-{escape(d.status)}">{text}</span>')
         labs = ", ".join(
             f'<span class="lab">{escape(r.analyte)} {escape(r.display_value)}</span>'
-            for r in v.lab_results.all()
+            for r in v.lab_values
         )
         label = escape(v.label)
         rows.append(
