@@ -623,18 +623,36 @@ def investigator_calls_for_trial(
 
 
 def assessment_visits_for_trial(
-    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+    trial: Trial,
+    *,
+    data_cut: date,
+    patient_ids: Iterable[int] | None = None,
+    timepoint_dates_only: bool = False,
+    every_date_of: Iterable[int] = (),
 ) -> list[tuple[int, date, str]]:
     """The code of the done visit of each assessment date on or before ``data_cut`` (a
     response-assessment visit first, then the earliest recorded): rows of (patient id, date,
-    visit code). One query."""
+    visit code). One query.
+
+    With ``timepoint_dates_only`` only the dates of a stored computed timepoint of the patient
+    are returned (a semi-join to the timepoints in SQL), except for the patients of
+    ``every_date_of``, who keep every date. The visit chosen for a date is the same either way:
+    a date is kept or left out whole."""
     from trials.models import Visit
 
-    return list(
-        Visit.objects.filter(
-            _trial_patients(trial, patient_ids), status="done", visit_date__lte=data_cut
+    visits = Visit.objects.filter(
+        _trial_patients(trial, patient_ids), status="done", visit_date__lte=data_cut
+    )
+    if timepoint_dates_only:
+        at_timepoint = Exists(
+            ResponseTimepoint.objects.filter(
+                patient_id=OuterRef("patient_id"), assessment_date=OuterRef("visit_date")
+            )
         )
-        .order_by("patient_id", "visit_date", "-response_assessment", "id")
+        keep = list(every_date_of)
+        visits = visits.filter(at_timepoint | Q(patient_id__in=keep) if keep else at_timepoint)
+    return list(
+        visits.order_by("patient_id", "visit_date", "-response_assessment", "id")
         .distinct("patient_id", "visit_date")
         .values_list("patient_id", "visit_date", "code")
     )
@@ -656,7 +674,11 @@ class TrialResponsesAtCut:
 
 
 def responses_for_trial_at_cut(
-    trial: Trial, *, data_cut: date, patient_ids: Iterable[int] | None = None
+    trial: Trial,
+    *,
+    data_cut: date,
+    patient_ids: Iterable[int] | None = None,
+    timepoint_visits_only: bool = False,
 ) -> TrialResponsesAtCut:
     """Every patient's computed response, timepoints, investigator calls and assessment visits
     as they stood on ``data_cut``, in four queries whatever the number of patients (five when
@@ -668,6 +690,10 @@ def responses_for_trial_at_cut(
     input cut at ``data_cut`` — as if the database had been frozen that day, so a progression
     confirmed only by a later assessment is not a progression at the cut, and a response
     confirmed later is not yet a response.
+
+    With ``timepoint_visits_only`` the ``visits`` are only those of dates with a stored
+    timepoint (every date for a recomputed patient), which is all a caller looking visits up
+    by the returned timepoints' dates needs.
     """
     ids = None if patient_ids is None else list(patient_ids)
     cut = data_cut.isoformat()
@@ -701,7 +727,13 @@ def responses_for_trial_at_cut(
         patients=patients,
         timepoints=timepoints,
         investigator_calls=investigator_calls_for_trial(trial, data_cut=data_cut, patient_ids=ids),
-        visits=assessment_visits_for_trial(trial, data_cut=data_cut, patient_ids=ids),
+        visits=assessment_visits_for_trial(
+            trial,
+            data_cut=data_cut,
+            patient_ids=ids,
+            timepoint_dates_only=timepoint_visits_only,
+            every_date_of=sorted(stale),
+        ),
         reevaluated=frozenset(stale),
     )
 

@@ -51,7 +51,6 @@ from survival.domain.inputs import (
     SourceStatus,
     TrialInputs,
     empty,
-    frame_of,
     response_frames,
 )
 from survival.models import DataCut, ExportJob
@@ -199,7 +198,7 @@ def response_source(
         responses_for_trial_at_cut,
     )
 
-    data = responses_for_trial_at_cut(trial, data_cut=data_cut)
+    data = responses_for_trial_at_cut(trial, data_cut=data_cut, timepoint_visits_only=True)
     wanted = np.asarray(list(patient_ids), dtype=np.int64)
 
     points = pd.DataFrame.from_records(data.timepoints, columns=list(TIMEPOINT_FIELDS))
@@ -340,10 +339,14 @@ AE_ATTRIBUTIONS = {
 
 #: The trial's adverse events at the cut, with the highest grade reached by the cut, the
 #: attribution to each of the trial's first ``MAX_AGENTS`` agents (``{agent_slots}``) and the
-#: confirmed-DLT flag, in one pass: the grade, attribution and DLT rows are joined to the kept
-#: events (not selected by a list of every event id, which in a large trial cost more than the
-#: rest of the read). The order is the model's (the patient's ordering: trial, site, screening
-#: number; then onset and id), the patients ranked once.
+#: confirmed-DLT flag, in one round trip. The trial's kept events are narrowed first (``ev``:
+#: the trial's patients' events with onset on or before the cut); grades and attributions are
+#: aggregated per event in their own subqueries (``grade``, ``rel``: only the rows of kept
+#: events), then joined one row per event by event id — no GROUP BY over the wide event row,
+#: no join of every event in the database. Derived values (verbatim else term, the
+#: resolution date and outcome as known at the cut, dates as day numbers) are computed here.
+#: The order is the model's (the patient's ordering: trial, site, screening number; then
+#: onset and id), the patients ranked once.
 _ADVERSE_EVENTS_SQL = """
 WITH pt AS (
     SELECT p.id,
@@ -352,22 +355,53 @@ WITH pt AS (
     JOIN {trial} t ON t.id = p.trial_id
     JOIN {site} s ON s.id = p.site_id
     WHERE p.trial_id = %(trial)s AND p.study_id IS NOT NULL
-)
-SELECT ae.id, ae.patient_id, ae.verbatim, ae.term, ae.soc,
-       CASE WHEN COUNT(g.id) FILTER (WHERE g.onset_date <= %(cut)s) > 0
-            THEN MAX(g.grade) FILTER (WHERE g.onset_date <= %(cut)s)
-            ELSE ae.max_grade END,
+),
+ev AS MATERIALIZED (
+    SELECT ae.id, pt.rank
+    FROM {event} ae
+    JOIN pt ON pt.id = ae.patient_id
+    WHERE ae.onset_date <= %(cut)s
+    ORDER BY ae.id
+),
+grade AS (
+    SELECT g.adverse_event_id AS id,
+           COUNT(g.id) FILTER (WHERE g.onset_date <= %(cut)s) AS n,
+           MAX(g.grade) FILTER (WHERE g.onset_date <= %(cut)s) AS grade
+    FROM {grade} g JOIN ev ON ev.id = g.adverse_event_id
+    GROUP BY g.adverse_event_id
+){rel_cte}
+SELECT ae.id, ae.patient_id, COALESCE(NULLIF(ae.verbatim, ''), ae.term), ae.term, ae.soc,
+       CASE WHEN grade.n > 0 THEN grade.grade ELSE ae.max_grade END,
        COALESCE({serious}, false), d.id IS NOT NULL,
-       ae.onset_date, ae.resolution_date, ae.outcome{agent_slots}
-FROM {event} ae
-JOIN pt ON pt.id = ae.patient_id
-LEFT JOIN {grade} g ON g.adverse_event_id = ae.id
-LEFT JOIN {attribution} x ON x.adverse_event_id = ae.id
-LEFT JOIN {dlt} d ON d.adverse_event_id = ae.id AND d.status = %(confirmed)s
-WHERE ae.onset_date <= %(cut)s
-GROUP BY ae.id, pt.rank, d.id
-ORDER BY pt.rank, ae.onset_date, ae.id
+       ae.onset_date - DATE '1970-01-01',
+       CASE WHEN ae.resolution_date <= %(cut)s THEN ae.resolution_date END - DATE '1970-01-01',
+       CASE WHEN ae.resolution_date <= %(cut)s OR ae.outcome <> ALL(%(ended)s)
+            THEN ae.outcome END,
+       ev.rank{agent_slots}
+FROM ev
+JOIN {event} ae ON ae.id = ev.id
+LEFT JOIN grade ON grade.id = ev.id{rel_join}
+LEFT JOIN {dlt} d ON d.adverse_event_id = ev.id AND d.status = %(confirmed)s
 """
+_ATTRIBUTIONS_CTE = """,
+rel AS (
+    SELECT x.adverse_event_id AS id{agent_columns}
+    FROM {attribution} x JOIN ev ON ev.id = x.adverse_event_id
+    GROUP BY x.adverse_event_id
+)"""
+
+
+def _coded(values: Sequence[object], labels: Mapping[str, str]) -> np.ndarray:
+    """Codes (None where missing) → their labels (None for a missing or unknown code): each
+    distinct code is looked up once."""
+    codes, uniques = pd.factorize(_object_column(values))
+    mapped = np.array([labels.get(code) for code in uniques] + [None], dtype=object)
+    return mapped[codes]  # code -1 (missing) picks the trailing None
+
+
+def _epoch_days(values: Sequence[object]) -> np.ndarray:
+    """Days since 1970-01-01 (None where missing) as ``datetime64[ns]`` (NaT where missing)."""
+    return _days(pd.Series(values, dtype=object))
 
 
 def safety_adverse_events(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
@@ -401,52 +435,86 @@ def safety_adverse_events(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
         "trial": Trial,
         "site": Site,
     }
+    names = {k: m._meta.db_table for k, m in tables.items()}
+    rel_cte = (
+        _ATTRIBUTIONS_CTE.format(
+            agent_columns="".join(
+                f", MAX(x.attribution) FILTER (WHERE x.agent_id = %(agent{i})s) AS a{i}"
+                for i in range(len(agents))
+            ),
+            **names,
+        )
+        if agents
+        else ""
+    )
     sql = _ADVERSE_EVENTS_SQL.format(
         serious=" OR ".join(f"ae.{name}" for name in SERIOUSNESS_FIELDS),
-        agent_slots="".join(
-            f", MAX(x.attribution) FILTER (WHERE x.agent_id = %(agent{i})s)"
-            for i in range(len(agents))
-        ),
-        **{k: m._meta.db_table for k, m in tables.items()},
+        rel_cte=rel_cte,
+        rel_join="\nLEFT JOIN rel ON rel.id = ev.id" if agents else "",
+        agent_slots="".join(f", rel.a{i}" for i in range(len(agents))),
+        **names,
     )
     params: dict[str, Any] = {
         "trial": trial.pk,
         "cut": data_cut,
         "confirmed": PotentialDltStatus.CONFIRMED.value,
+        "ended": sorted(ENDED_OUTCOMES),
     }
     params.update({f"agent{i}": pk for i, pk in enumerate(agents)})
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         events = cursor.fetchall()
-    # Column by column (the same values the rows held, built without a Python loop per row).
+    if not events:
+        return empty(ADVERSE_EVENT_COLUMNS)
+    # Column by column: the same values (and types) the rows gave, built with whole-column
+    # operations rather than a Python loop per row. The rows come unordered (no sort of the
+    # wide rows in SQL): they are put in (patient rank, onset, id) order here, on integers.
     n = len(events)
-    ids, patient_ids, verbatim, term, soc, grade, serious, dlt, onset, resolved, outcome, *rel = (
-        zip(*events, strict=True) if events else ([],) * (11 + len(agents))
-    )
-    ended = [day is not None and day <= data_cut for day in resolved]
-    related = [[AE_ATTRIBUTIONS.get(code) for code in column] for column in rel]
-    related += [[None] * n] * (MAX_AGENTS - len(related))
-    rows = list(
-        zip(
-            patient_ids,
-            [v or t for v, t in zip(verbatim, term, strict=True)],
-            term,
-            soc,
-            grade,
-            serious,
-            dlt,
-            onset,
-            [day if e else None for day, e in zip(resolved, ended, strict=True)],
-            [
-                AE_OUTCOMES.get(code) if e or code not in ENDED_OUTCOMES else None
-                for code, e in zip(outcome, ended, strict=True)
-            ],
-            *related,
-            [str(pk) for pk in ids],
-            strict=True,
+    (
+        ids,
+        patient_ids,
+        term,
+        decod,
+        soc,
+        grade,
+        serious,
+        dlt,
+        onset,
+        resolved,
+        outcome,
+        rank,
+        *rel,
+    ) = zip(*events, strict=True)
+    pk = np.fromiter(ids, dtype=np.int64, count=n)
+    onset_day = np.fromiter(onset, dtype=np.int64, count=n)
+    order = np.lexsort((pk, onset_day, np.fromiter(rank, dtype=np.int64, count=n)))
+    columns: dict[str, object] = {
+        "patient_id": np.fromiter(patient_ids, dtype=np.int64, count=n)[order],
+        "AETERM": _object_column(term)[order],
+        "AEDECOD": _object_column(decod)[order],
+        "AEBODSYS": _object_column(soc)[order],
+        "AETOXGR": _object_column(grade)[order],
+        "serious": _object_column(serious)[order],
+        "dlt": _object_column(dlt)[order],
+        "ASTDT": onset_day[order].astype("datetime64[D]").astype("datetime64[ns]"),
+        "AENDT": _epoch_days(resolved)[order],
+        "AEOUT": _coded(outcome, AE_OUTCOMES)[order],
+    }
+    for i in range(MAX_AGENTS):
+        columns[f"AREL{i + 1}"] = (
+            _coded(rel[i], AE_ATTRIBUTIONS)[order]
+            if i < len(rel)
+            else np.full(n, None, dtype=object)
         )
-    )
-    return frame_of(ADVERSE_EVENT_COLUMNS, rows)
+    columns["srcid"] = pk[order].astype(str).astype(object)
+    return pd.DataFrame(columns, columns=list(ADVERSE_EVENT_COLUMNS))
+
+
+def _object_column(values: Sequence[object]) -> np.ndarray:
+    """Values as an object column (None stays None)."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
 
 
 #: Outcomes that end an event (known only once its end date is on or before the cut).
@@ -628,6 +696,10 @@ def _patient_facts(trial: Trial, *, data_cut: dt.date) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=_FACT_COLUMNS)
 
 
+#: ``work_mem`` of the bulk reads (per sort or hash node, for the one export transaction).
+_BULK_WORK_MEM = "64MB"
+
+
 @contextlib.contextmanager
 def _bulk_reads() -> Iterator[None]:
     """One consistent, read-only snapshot for the bulk reads, planned with hash joins.
@@ -635,20 +707,29 @@ def _bulk_reads() -> Iterator[None]:
     The reads join whole tables (a trial's patients to their visits, doses, contacts). Right
     after a bulk load the planner's statistics still say "a few rows", and it picked nested
     loops that took minutes on 10,000 patients; without nested loops every plan is a hash or
-    merge join, linear in the rows read. ``SET LOCAL`` ends with the transaction.
+    merge join, linear in the rows read. The hash tables and sorts of a large trial (100,000
+    adverse events) outgrow the default 4 MB ``work_mem`` and spill to disk: the bulk reads get
+    :data:`_BULK_WORK_MEM`. ``SET LOCAL`` ends with the transaction.
     """
     outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         if outermost:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        cursor.execute("SHOW enable_nestloop")
-        (previous,) = cursor.fetchone()
-        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute("SELECT current_setting('enable_nestloop'), current_setting('work_mem')")
+        previous = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('enable_nestloop', 'off', true), set_config('work_mem', %s, true)",
+            [_BULK_WORK_MEM],
+        )
         try:
             yield
         finally:
-            if not outermost:  # a savepoint: put the setting back for the enclosing transaction
-                cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [previous])
+            if not outermost:  # a savepoint: put the settings back for the enclosing transaction
+                cursor.execute(
+                    "SELECT set_config('enable_nestloop', %s, true), "
+                    "set_config('work_mem', %s, true)",
+                    list(previous),
+                )
 
 
 def _days(values: pd.Series) -> np.ndarray:

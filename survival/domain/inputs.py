@@ -548,15 +548,58 @@ def _with_patients(frame: pd.DataFrame, inputs: TrialInputs) -> pd.DataFrame:
     return frame.merge(keys, on="patient_id", how="inner")
 
 
+def _in_order(frame: pd.DataFrame, keys: Sequence[str]) -> bool:
+    """Whether the rows are already in ``sort_values(keys, na_position="last")`` order: each
+    row's keys are ≤ the next row's, compared key by key (NaT after every date), whole
+    columns at once."""
+    n = len(frame)
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)  # equal on every earlier key
+    for key in keys:
+        values = frame[key].to_numpy()
+        if values.dtype.kind == "M":
+            missing = np.isnat(values)
+            days = values.astype(np.int64)
+            days[missing] = np.iinfo(np.int64).max  # NaT last (and equal to each other)
+            values = days
+        before, after = values[:-1], values[1:]
+        less, equal = before < after, before == after
+        if values.dtype == object:
+            less, equal = less.astype(bool), equal.astype(bool)
+        if np.any(tied & ~less & ~equal):
+            return False
+        tied &= equal
+    return True
+
+
+def _stable_order(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """The row order of ``frame.sort_values(keys, na_position="last", kind="mergesort")``
+    (the one stable lexicographic order), from ``np.lexsort`` on plain arrays: dates as
+    integers with NaT last, text (no missing values) as fixed-width strings."""
+    arrays = []
+    for key in keys:
+        values = frame[key].to_numpy()
+        if values.dtype.kind == "M":
+            missing = np.isnat(values)
+            values = values.astype(np.int64)
+            values[missing] = np.iinfo(np.int64).max
+        elif values.dtype == object:
+            values = values.astype(str)
+        arrays.append(values)
+    return np.lexsort(arrays[::-1])
+
+
 def adae_frame(inputs: TrialInputs, *, n_agents: int) -> pd.DataFrame:
     """ADAE: patient order, then onset date (unknown last), then source order; AESEQ numbers
     each patient's events from 1."""
     ae = _with_patients(inputs.adverse_events, inputs)
     ae["onset_key"] = ae["ASTDT"].to_numpy(dtype="datetime64[ns]")
     ae["src_key"] = ae["srcid"].astype(object).where(ae["srcid"].notna(), "").astype(str)
-    ae = ae.sort_values(
-        ["position", "onset_key", "src_key"], na_position="last", kind="mergesort"
-    ).reset_index(drop=True)
+    keys = ["position", "onset_key", "src_key"]
+    if not _in_order(ae, keys):  # a stable sort of rows already in order changes nothing
+        ae = ae.take(_stable_order(ae, keys))
+    ae = ae.reset_index(drop=True)
     m = len(ae)
     onset = _dt(ae, "ASTDT")
     start = _dt(ae, "first_dt")

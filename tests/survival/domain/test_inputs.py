@@ -289,3 +289,28 @@ def test_swimmer_lanes_mark_response_progression_and_ongoing_treatment():
     assert (first.first_response_days, first.progression_days) == (30.0, 90.0)
     assert (second.treatment_days, second.ongoing) == (143.0, True)  # to last known alive
     assert second.progression_days is None
+
+
+def test_rows_in_order_is_what_a_stable_sort_would_leave_unchanged():
+    import numpy as np
+    import pandas as pd
+
+    from survival.domain.inputs import _in_order
+
+    keys = ["position", "onset_key", "src_key"]
+    rng = np.random.default_rng(7)
+    day = np.datetime64("2024-01-01", "ns")
+    for _ in range(300):
+        n = int(rng.integers(0, 10))
+        onset = day + rng.integers(0, 3, n).astype("timedelta64[D]")
+        frame = pd.DataFrame(
+            {
+                "position": rng.integers(0, 3, n),
+                "onset_key": np.where(rng.random(n) < 0.3, np.datetime64("NaT"), onset),
+                "src_key": rng.choice(["", "1", "10", "9", "100"], n).astype(object),
+            }
+        )
+        for rows in (frame, frame.sort_values(keys, na_position="last", kind="mergesort")):
+            rows = rows.reset_index(drop=True)
+            stable = rows.sort_values(keys, na_position="last", kind="mergesort")
+            assert _in_order(rows, keys) == (list(stable.index) == list(range(len(rows))))

@@ -178,3 +178,30 @@ def test_trial_inputs_query_count_does_not_grow_with_patients(ipd, n, django_ass
 
 #: The number of queries of ``trial_inputs`` (the same for 2 and for 20 patients).
 QUERIES = 19
+
+
+def test_visits_restricted_to_timepoint_dates_are_the_default_rows_at_those_dates(ipd, responses):
+    from response.models import ResponseTimepoint
+    from response.selectors import assessment_visits_for_trial, responses_for_trial_at_cut
+
+    responder, stable = responses
+    every = assessment_visits_for_trial(ipd.trial, data_cut=CUT)
+    dated = set(ResponseTimepoint.objects.values_list("patient_id", "assessment_date"))
+
+    only = assessment_visits_for_trial(ipd.trial, data_cut=CUT, timepoint_dates_only=True)
+    kept = assessment_visits_for_trial(
+        ipd.trial, data_cut=CUT, timepoint_dates_only=True, every_date_of=[stable.pk]
+    )
+
+    assert any((pid, day) not in dated for pid, day, _ in every)  # e.g. the first dose visit
+    assert only == [row for row in every if (row[0], row[1]) in dated]
+    assert kept == [row for row in every if (row[0], row[1]) in dated or row[0] == stable.pk]
+    # a cut before the responder's last assessments: it is recomputed and keeps every date
+    cut = D(2024, 4, 1)
+    restricted = responses_for_trial_at_cut(ipd.trial, data_cut=cut, timepoint_visits_only=True)
+    default = responses_for_trial_at_cut(ipd.trial, data_cut=cut)
+    assert responder.pk in restricted.reevaluated
+    assert restricted.timepoints == default.timepoints
+    assert [r for r in restricted.visits if r[0] == responder.pk] == [
+        r for r in default.visits if r[0] == responder.pk
+    ]
