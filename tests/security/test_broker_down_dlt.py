@@ -5,8 +5,8 @@ The web process cannot send the escalation evaluation. The writes must succeed a
 the beat sweep (``dosing.sweep_escalations``, sent to a real worker on the test database) makes
 up for the lost message with exactly one escalation decision.
 
-The outage is a separate Celery app pointed at a closed port: every task send of this process is
-given a connection of that app, so the project app and its producer pool are never touched.
+The outage is a kombu connection to a closed port: every task send of this process is given
+that connection, so the project app and its producer pool are never touched.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import logging
 import time
 
 import pytest
-from celery import Celery
 from celery.app.task import Task
 from django.apps import apps
+from kombu import Connection
 
 from dosing import tasks
 from dosing.models import EscalationDecision
@@ -29,21 +29,22 @@ from tests.safety.factories import dosed_patient
 from tests.security.helpers import confirmed_device, totp_code
 
 WORKER_WAIT_SECONDS = 60
+#: Nothing listens on port 1: every publish through it fails at once.
+DEAD_BROKER_URL = "redis://127.0.0.1:1/0"
 
 
 class BrokerOutage:
     """While active, every ``apply_async`` in this process publishes through a dead broker."""
 
     def __init__(self, monkeypatch):
-        self.dead = Celery("dead-broker", broker="redis://127.0.0.1:1/0", set_as_current=False)
-        self.dead.conf.broker_connection_timeout = 1
-        self.dead.conf.broker_connection_retry = False
+        # A bare kombu connection: a second Celery app would take its broker from the
+        # CELERY_BROKER_URL environment variable (which overrides the app's own setting), and
+        # so would reach the live broker whenever that variable is set.
         self.monkeypatch = monkeypatch
         original = Task.apply_async
-        dead = self.dead
 
         def through_dead_broker(task, args=None, kwargs=None, **options):
-            with dead.connection_for_write() as connection:
+            with Connection(DEAD_BROKER_URL, connect_timeout=1) as connection:
                 options["connection"] = connection
                 return original(task, args, kwargs, **options)
 
