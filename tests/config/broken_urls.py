@@ -3,10 +3,10 @@
 from django.db import OperationalError
 from django.urls import path
 
-from config.urls import handler403, handler404, handler500
+from config.urls import handler400, handler403, handler404, handler500
 from config.urls import urlpatterns as site_urlpatterns
 
-__all__ = ["handler403", "handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
 
 
 def bug(request):
