@@ -7,13 +7,11 @@ are a small part of the table (most visits are done), so this index is small, an
 the page's "next visit" lookups (ordered by planned date, then id) are index-only scans.
 
 Built concurrently (no write lock on the visits table while it builds), hence not atomic. The
-index lives in the database only, not in ``Visit.Meta.indexes``: the migration state does not
-declare it, so ``makemigrations`` does not see it.
+index is declared in ``Visit.Meta.indexes``.
 """
 
-from django.db import migrations
-
-INDEX = "visit_planned_patient_idx"
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -24,13 +22,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            sql=(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} "
-                "ON trials_visit (patient_id, planned_date, id) "
-                "INCLUDE (window_end, code) "
-                "WHERE status = 'planned'"
+        AddIndexConcurrently(
+            model_name="visit",
+            index=models.Index(
+                condition=models.Q(status="planned"),
+                fields=["patient", "planned_date", "id"],
+                include=["window_end", "code"],
+                name="visit_planned_patient_idx",
             ),
-            reverse_sql=f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}",
         ),
     ]

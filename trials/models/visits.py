@@ -70,6 +70,14 @@ class Visit(models.Model):
         indexes = [
             models.Index(fields=["patient", "status", "planned_date"]),
             models.Index(fields=["status", "window_end"]),
+            # The worklist's sort key and "next visit" lookups: index-only scans over the
+            # planned visits, a small part of the table (migration 0003 builds it concurrently).
+            models.Index(
+                fields=["patient", "planned_date", "id"],
+                include=["window_end", "code"],
+                condition=Q(status="planned"),
+                name="visit_planned_patient_idx",
+            ),
         ]
         ordering = ["patient", "planned_date", "id"]
 
